@@ -1,0 +1,35 @@
+/** A configuration: one object per section. Registry entries are not part of it (see ConfigFile). */
+export type Sections = Record<string, Record<string, unknown>>;
+
+/**
+ * The embedded defaults. Every one of them is written to bpbroker.json, so an operator sees what can be set.
+ * `ssl_cert`/`ssl_key` empty means: the certificate generated for this installation in `$BPBROKER_HOME/etc`.
+ */
+export function defaultSections(): Sections {
+  return {
+    api: {
+      listen_port: 20443,
+      listen_ip: '',
+      ssl_cert: '',
+      ssl_key: '',
+      max_body_bytes: 1048576,
+      max_header_bytes: 131072,
+      max_name_length: 65536,
+      max_entry_bytes: 1048576,
+      headers_timeout_secs: 10,
+      idle_timeout_secs: 30,
+      request_timeout_secs: 60,
+    },
+    worker: {},
+    _global: { healthcheck_freq_sec: 10 },
+    _config: { backup_freq_secs: 3600, backup_retain_n: 24 },
+    ping: {},
+    services: {},
+  };
+}
+
+/** Sections that are broker settings, never callable namespaces, whatever their name. */
+export const RESERVED_SECTIONS: ReadonlySet<string> = new Set(['api', 'worker', 'grpc', 'services', 'ping']);
+
+/** The internal section holding registry bookkeeping in bpbroker.json. */
+export const REGISTRY_SECTION = '_registry';

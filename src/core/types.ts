@@ -1,0 +1,55 @@
+import type { Entry } from '../registry/Entry.js';
+
+/** Who is calling: filled in by a transport. */
+export interface CallContext {
+  /** The client's address, IPv4 as text when it is one (never `::ffff:`-prefixed). */
+  clientIp: string;
+  accessKey?: string | undefined;
+  /** Calls from inside the broker (an extension's registry access) skip the access-key check. */
+  trusted?: boolean;
+}
+
+/** Parameters of a legacy-style call: query string and form body, merged. */
+export type Params = Record<string, string>;
+
+export type { Entry };
+
+/** What an extension method answered. */
+export interface ExtensionResponse {
+  status: number;
+  statusMessage: string;
+  contentType: string;
+  body: string;
+}
+
+/** The request an extension method sees. */
+export interface ExtensionRequest {
+  namespace: string;
+  method: string;
+  qs: Params;
+  requestingHost: string;
+}
+
+/**
+ * The part of the extension subsystem core needs: what is callable, and a call.
+ * Implemented by src/extensions; core never imports it.
+ */
+export interface ExtensionRunner {
+  /** The namespace has a loaded (last good) version. */
+  hasNamespace(namespace: string): boolean;
+  /** The namespace exports a public function of that name. */
+  hasMethod(namespace: string, method: string): boolean;
+  call(request: ExtensionRequest): Promise<ExtensionResponse>;
+}
+
+export interface PingResult {
+  src: string;
+  data: unknown;
+}
+
+/** The result of a legacy-style call `/{namespace}/{Method}`. */
+export type DispatchResult =
+  | { kind: 'entry'; entry: Entry }
+  | { kind: 'deleted' }
+  | { kind: 'ping'; ping: PingResult }
+  | { kind: 'extension'; response: ExtensionResponse };
