@@ -30,7 +30,7 @@ export class BrokerError extends Error {
   static from(err: unknown): BrokerError {
     if (err instanceof BrokerError) return err;
     const sys = systemErrorCode(err);
-    if (sys === 'ENOSPC' || sys === 'EDQUOT') return new BrokerError('RESOURCE_EXHAUSTED', 'Storage is full: write not saved');
+    if (sys === 'ENOSPC' || sys === 'EDQUOT') return new BrokerError('RESOURCE_EXHAUSTED', 'Storage is full: write not saved', { httpStatus: 507 });
     if (sys === 'EROFS' || sys === 'EIO') return new BrokerError('UNAVAILABLE', 'Storage is not writable: write not saved');
     return new BrokerError('INTERNAL', 'Internal error');
   }

@@ -27,8 +27,6 @@ export interface RegistryOptions {
   /** The entries of the last snapshot, and the revision it was taken at. */
   snapshot: RegistryState;
   onTornTail?: (file: string, bytes: number) => void;
-  /** Called after every change (to schedule a snapshot). */
-  onChange?: () => void;
   onJournalFailure?: (err: Error) => void;
 }
 
@@ -43,10 +41,10 @@ export class Registry {
   private durableRevision = 0;
   private lastChange = 0;
 
-  private constructor(
-    private readonly journal: Journal,
-    private readonly onChange: () => void,
-  ) {}
+  /** Called after every change (the snapshotter schedules itself with it). */
+  onChange: () => void = () => {};
+
+  private constructor(private readonly journal: Journal) {}
 
   static async open(opts: RegistryOptions): Promise<Registry> {
     const entries = new Map<string, Entry>();
@@ -67,7 +65,7 @@ export class Registry {
       },
       { onTornTail: opts.onTornTail, onFailure: opts.onJournalFailure },
     );
-    const reg = new Registry(journal, opts.onChange ?? (() => {}));
+    const reg = new Registry(journal);
     for (const [k, v] of entries) reg.entries.set(k, v);
     reg.revisionCounter = revision;
     reg.durableRevision = revision;

@@ -1,0 +1,17 @@
+import { Flags } from '@oclif/core';
+
+/** Flags every bpbroker command takes; old scripts may put them before the command. */
+export const brokerFlags = {
+  config: Flags.string({
+    char: 'c',
+    summary: 'Path to a non-default configuration file.',
+    description: 'Layered over the global file ($BPBROKER_HOME/etc/bpbroker.json) and written back instead of it.',
+    helpGroup: 'GLOBAL',
+  }),
+  home: Flags.string({
+    summary: 'Installation folder (etc/ and lib/).',
+    description: 'Defaults to $BPBROKER_HOME, else /usr/local/bpbroker (%ProgramFiles%\\bpbroker on Windows).',
+    env: 'BPBROKER_HOME',
+    helpGroup: 'GLOBAL',
+  }),
+};

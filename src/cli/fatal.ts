@@ -1,0 +1,21 @@
+import type { Command } from '@oclif/core';
+import { ConfigError } from '../config/ConfigError.js';
+import { BrokerError } from '../core/BrokerError.js';
+
+/** Known failures print as the old tools did, `Fatal error: MESSAGE` on stderr, exit 1; never a stack. */
+export function fatal(cmd: Command, message: string): never {
+  process.stderr.write(`Fatal error: ${message}\n`);
+  return cmd.exit(1);
+}
+
+/** The message to show for an error, or undefined when it is a bug (then oclif shows it in full). */
+export function userMessage(err: unknown): string | undefined {
+  if (err instanceof ConfigError || err instanceof BrokerError) return err.message;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (code === 'EADDRINUSE') return `Port ${e.port ?? ''} is already in use on ${e.address || 'this host'} (is another broker running?)`;
+  if (code === 'EACCES' || code === 'EPERM') return `Permission denied: ${e.message}`;
+  if (code === 'EADDRNOTAVAIL') return `Address ${e.address ?? ''} is not an address of this host`;
+  if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return e.message;
+  return undefined;
+}

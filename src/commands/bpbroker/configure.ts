@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { Command, Flags } from '@oclif/core';
+import { brokerFlags } from '../../cli/brokerFlags.js';
+import { fatal, userMessage } from '../../cli/fatal.js';
+import { configure } from '../../config/configure.js';
+import { brokerHome } from '../../config/paths.js';
+
+export default class Configure extends Command {
+  static override summary = 'Apply additional configuration to the broker (strictly additive).';
+  static override description =
+    'Only values the file does not have yet are applied; existing values and registry entries stay untouched, ' +
+    'so it is safe to run many times. Reads JSON from --config-file or standard input. ' +
+    'Refused while a broker runs with the same file: stop the service, configure, start it.';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --config-file ossec.json',
+    `<%= config.bin %> <%= command.id %> <<HERE\n{"services": {"_access_key": "secret"}}\nHERE`,
+  ];
+  static override flags = {
+    ...brokerFlags,
+    'config-file': Flags.string({ summary: 'JSON file to import (default: standard input).' }),
+    json: Flags.boolean({ summary: 'Print what was applied as JSON.' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Configure);
+    try {
+      const inputName = flags['config-file'] ?? 'standard input';
+      const inputText = readFileSync(flags['config-file'] ?? 0, 'utf8');
+      const result = await configure({ home: flags.home ?? brokerHome(), configPath: flags.config, inputText, inputName });
+      if (flags.json) {
+        this.log(JSON.stringify(result, null, 2));
+        return;
+      }
+      this.log(`Configuration saved to ${result.path}`);
+      this.log(result.applied.length ? `Applied (${result.applied.length}): ${result.applied.join(', ')}` : 'Applied: nothing new');
+      if (result.untouched.length) this.log(`Left untouched, already set (${result.untouched.length}): ${result.untouched.join(', ')}`);
+    } catch (err) {
+      const message = userMessage(err);
+      if (message === undefined) throw err;
+      return fatal(this, message);
+    }
+  }
+}

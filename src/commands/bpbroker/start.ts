@@ -1,0 +1,59 @@
+import { Command, Flags } from '@oclif/core';
+import { brokerFlags } from '../../cli/brokerFlags.js';
+import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerHome } from '../../config/paths.js';
+import { createLogger, type LogLevel } from '../../log/Logger.js';
+import { BrokerServer } from '../../server/BrokerServer.js';
+
+export default class Start extends Command {
+  static override summary = 'Run the broker in the foreground.';
+  static override description =
+    'Serves the legacy HTTPS API and gRPC on TCP (TLS) and discovery on UDP, all on one port (20443 by default). ' +
+    'SIGINT and SIGTERM stop it gracefully: it stops accepting, finishes requests in flight, writes its configuration file and exits 0.';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --config ./bpbroker.json --port 20443 --listen-ip 10.0.0.5',
+    '<%= config.bin %> --config ./bpbroker.json <%= command.id %>',
+  ];
+  static override flags = {
+    ...brokerFlags,
+    port: Flags.integer({ char: 'p', summary: 'TCP and UDP port (overrides api.listen_port; 0 picks a free one).', min: 0, max: 65535 }),
+    'listen-ip': Flags.string({ summary: 'Address to listen on (overrides api.listen_ip; empty means all).' }),
+    'log-level': Flags.string({ summary: 'Least severe log level shown.', options: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Start);
+    const log = createLogger(flags['log-level'] as LogLevel);
+    const api: Record<string, unknown> = {};
+    if (flags.port !== undefined) api.listen_port = flags.port;
+    if (flags['listen-ip'] !== undefined) api.listen_ip = flags['listen-ip'];
+    let server: BrokerServer;
+    try {
+      server = await BrokerServer.start({
+        home: flags.home ?? brokerHome(),
+        configPath: flags.config,
+        overrides: Object.keys(api).length ? { api } : undefined,
+        log,
+      });
+    } catch (err) {
+      const message = userMessage(err);
+      if (message === undefined) throw err;
+      return fatal(this, message);
+    }
+    // Scripts and tests read this line to learn the port (with --port 0) and that the broker is ready.
+    this.log(`bpbroker ready on port ${server.port} (config ${server.configPath})`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.info(`received ${signal}`);
+        server.stop().then(resolve, (err: unknown) => {
+          log.error('error while stopping', { err });
+          process.exitCode = 1;
+          resolve();
+        });
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+  }
+}

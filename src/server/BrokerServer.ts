@@ -1,0 +1,156 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Broker } from '../core/Broker.js';
+import type { Sections } from '../config/defaults.js';
+import { loadConfig } from '../config/loadConfig.js';
+import { acquireLock } from '../config/lockFile.js';
+import { journalDirFor } from '../config/paths.js';
+import type { Logger } from '../log/Logger.js';
+import { Registry } from '../registry/Registry.js';
+import { Snapshotter } from '../registry/Snapshotter.js';
+import { loadOrCreateCertificate } from '../transport/certificate.js';
+import { DiscoveryResponder } from '../transport/discovery.js';
+import { createLegacyApp } from '../transport/http/legacyApi.js';
+import { TlsListener } from '../transport/tlsListener.js';
+import { apiSettings } from './apiSettings.js';
+
+export interface BrokerServerOptions {
+  home: string;
+  configPath?: string | undefined;
+  /** Command-line settings (`--port`, `--listen-ip`): used for this run, not written to the file. */
+  overrides?: Sections | undefined;
+  log: Logger;
+}
+
+/**
+ * A running broker: the registry and its file, the core, and the transports on one port number
+ * (TLS on TCP for HTTP/1.1 and h2, discovery on UDP).
+ */
+export class BrokerServer {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly broker: Broker,
+    readonly configPath: string,
+    private readonly registry: Registry,
+    private readonly snapshotter: Snapshotter,
+    private readonly tls: TlsListener,
+    private readonly http: HttpServer,
+    private readonly discovery: DiscoveryResponder,
+    private readonly releaseLock: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(opts: BrokerServerOptions): Promise<BrokerServer> {
+    const { log } = opts;
+    const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
+    mkdirSync(dirname(loaded.path), { recursive: true, mode: 0o755 });
+    const releaseLock = acquireLock(loaded.path);
+    const cleanups: Array<() => Promise<void> | void> = [releaseLock];
+    try {
+      const api = apiSettings(loaded.sections);
+      const registry = await Registry.open({
+        journalDir: journalDirFor(loaded.path),
+        snapshot: { revision: loaded.revision, entries: loaded.entries.values() },
+        onTornTail: (file, bytes) => log.warn('dropped a torn journal tail left by a crash', { file, bytes }),
+        onJournalFailure: (err) => log.error('journal cannot be written; refusing writes until restart', { err: err.message }),
+      });
+      cleanups.push(() => registry.close());
+      const snapshotter = new Snapshotter(loaded.path, registry, () => loaded.fileSections, log);
+      registry.onChange = () => snapshotter.schedule();
+      // Fold any journal left by the last run into the file, which then also holds every default.
+      await snapshotter.writeNow();
+
+      const broker = new Broker(registry, loaded.sections, { maxNameLength: api.maxNameLength, maxEntryBytes: api.maxEntryBytes });
+      const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
+      const app = createLegacyApp(broker, { maxBodyBytes: api.maxBodyBytes, log });
+      const http = createHttpServer(
+        {
+          maxHeaderSize: api.maxHeaderBytes,
+          headersTimeout: api.headersTimeoutMs,
+          requestTimeout: api.requestTimeoutMs,
+          keepAliveTimeout: api.idleTimeoutMs,
+        },
+        app,
+      );
+      http.on('clientError', (err, socket) => {
+        // Malformed HTTP gets an answer, not a silent close (the original closed on most of them).
+        const code = (err as NodeJS.ErrnoException).code;
+        const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        const message = status === 431 ? 'Request header too large' : status === 408 ? 'Request timeout' : 'Bad request';
+        if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+          const body = JSON.stringify({ success: false, message, data: {} });
+          socket.end(`HTTP/1.1 ${status} ${message}\r\nContent-Type: Application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+        } else socket.destroy();
+      });
+
+      const { tls, discovery } = await bindPorts(api.host, api.port, (port) =>
+        TlsListener.listen({
+          host: api.host,
+          port,
+          cert: tlsMaterial.cert,
+          key: tlsMaterial.key,
+          handshakeTimeoutMs: api.headersTimeoutMs,
+          log,
+          onHttp1: (socket) => http.emit('connection', socket),
+        }),
+        (port) => DiscoveryResponder.bind(broker, api.host, port, log),
+      );
+      log.info('broker listening', { address: api.host || '*', port: tls.port, config: loaded.path, entries: registry.size });
+      return new BrokerServer(broker, loaded.path, registry, snapshotter, tls, http, discovery, releaseLock, log);
+    } catch (err) {
+      for (const c of cleanups.reverse()) await c();
+      throw err;
+    }
+  }
+
+  get port(): number {
+    return this.tls.port;
+  }
+
+  /**
+   * Graceful stop: stop accepting, let requests in flight finish (up to `graceMs`), write the file, release.
+   */
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopping ??= this.doStop(graceMs);
+    return this.stopping;
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
+    this.log.info('broker stopping');
+    const closed = this.tls.close();
+    await this.discovery.close();
+    const idle = setInterval(() => this.http.closeIdleConnections(), 50);
+    this.http.closeIdleConnections();
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([closed, deadline]);
+    clearInterval(idle);
+    this.tls.destroyAll();
+    await this.snapshotter.close();
+    await this.registry.close();
+    this.releaseLock();
+    this.log.info('broker stopped');
+  }
+}
+
+/**
+ * TCP and UDP share one port number. With port 0 (tests, several brokers on one host) the TCP port is
+ * chosen by the system and UDP takes the same number, retrying when that number is taken on UDP.
+ */
+async function bindPorts<T extends { port: number; close(): Promise<void> }, U>(
+  _host: string,
+  port: number,
+  tcp: (port: number) => Promise<T>,
+  udp: (port: number) => Promise<U>,
+): Promise<{ tls: T; discovery: U }> {
+  for (let attempt = 0; ; attempt++) {
+    const tls = await tcp(port);
+    try {
+      return { tls, discovery: await udp(tls.port) };
+    } catch (err) {
+      await tls.close();
+      if (port !== 0 || attempt >= 20) throw err;
+    }
+  }
+}

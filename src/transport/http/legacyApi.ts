@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Broker } from '../../core/Broker.js';
+import type { DispatchResult } from '../../core/types.js';
+import { normalizeIp } from '../../core/values.js';
+import type { Logger } from '../../log/Logger.js';
+import { legacyErrorReply } from './legacyErrors.js';
+import { mergeParams, readBody, splitPath } from './legacyParams.js';
+import { sendFailure, sendReply } from './reply.js';
+
+const METHODS = new Set(['GET', 'POST', 'DELETE']);
+const SUCCESS_PREFIX = '{"success":true,"message":"Success","data":';
+
+export interface LegacyApiOptions {
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+/**
+ * The legacy HTTPS JSON API: `/{namespace}/{Method}` with parameters in the query string or a form body.
+ * GET, POST and DELETE are the same call. All behaviour is in Broker.dispatch; this file only translates.
+ */
+export function createLegacyApp(broker: Broker, opts: LegacyApiOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', false);
+  app.use((req: Request, res: Response) => {
+    void handle(broker, opts, req, res);
+  });
+  // Express only reaches this for errors thrown before our handler (it never throws itself).
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const reply = legacyErrorReply(err, opts.log);
+    sendFailure(res, reply.status, reply.message);
+  });
+  return app;
+}
+
+async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    if (!METHODS.has(req.method ?? '')) {
+      // The original's wording (Python's BaseHTTPServer).
+      sendFailure(res, 501, `Unsupported method ('${req.method}')`);
+      req.resume();
+      return;
+    }
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const { namespace, method } = splitPath(q < 0 ? url : url.slice(0, q));
+    const body = await readBody(req, opts.maxBodyBytes);
+    const params = mergeParams(q < 0 ? '' : url.slice(q + 1), body, req.headers['content-type']);
+    const ctx = { clientIp: normalizeIp(req.socket.remoteAddress), accessKey: params.access_key };
+    const result = await broker.dispatch(ctx, namespace, method, params);
+    writeResult(res, result);
+  } catch (err) {
+    const reply = legacyErrorReply(err, opts.log);
+    if (reply.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
+    sendFailure(res, reply.status, reply.message);
+  }
+}
+
+function writeResult(res: ServerResponse, result: DispatchResult): void {
+  switch (result.kind) {
+    case 'entry':
+      sendReply(res, 200, 'OK', `${SUCCESS_PREFIX}${result.entry.json}}`);
+      return;
+    case 'deleted':
+      sendReply(res, 200, 'OK', '{"success":true,"message":"Success"}');
+      return;
+    case 'ping':
+      sendReply(res, 200, 'OK', JSON.stringify(result.ping));
+      return;
+    case 'extension': {
+      const r = result.response;
+      if (r.status >= 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', r.body, r.contentType);
+      else sendFailure(res, r.status, r.statusMessage || `Extension answered ${r.status}`);
+      return;
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { BrokerError, type BrokerErrorCode } from '../../core/BrokerError.js';
+import type { Logger } from '../../log/Logger.js';
+
+/** How the legacy API answers each BrokerError code. Registry misses are 200 with success:false, as always. */
+const STATUS: Record<BrokerErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 200,
+  ALREADY_EXISTS: 200,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 401,
+  RESOURCE_EXHAUSTED: 413,
+  DEADLINE_EXCEEDED: 504,
+  UNAVAILABLE: 503,
+  UNIMPLEMENTED: 501,
+  INTERNAL: 500,
+};
+
+export interface LegacyErrorReply {
+  status: number;
+  message: string;
+}
+
+/** The one place a thrown value becomes a legacy status and message. Unknown errors are logged, not shown. */
+export function legacyErrorReply(err: unknown, log: Logger): LegacyErrorReply {
+  if (BrokerError.isUnexpected(err)) log.error('unexpected error in legacy API', { err });
+  const e = BrokerError.from(err);
+  return { status: e.details.httpStatus ?? STATUS[e.code], message: e.message };
+}

@@ -1,0 +1,67 @@
+import type { IncomingMessage } from 'node:http';
+import { BrokerError } from '../../core/BrokerError.js';
+import type { Params } from '../../core/types.js';
+
+/** Reads the body up to `limit` bytes; a larger body is refused without reading it all into memory. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function tooLarge(limit: number): BrokerError {
+  return new BrokerError('RESOURCE_EXHAUSTED', `Request body too large: at most ${limit} bytes`, { httpStatus: 413 });
+}
+
+/** `+` and `%20` are spaces, percent-encoded UTF-8 is decoded, the last of a repeated key wins. */
+export function parseForm(text: string, into: Params = {}): Params {
+  for (const [k, v] of new URLSearchParams(text)) into[k] = v;
+  return into;
+}
+
+/**
+ * Parameters from the query string and the body, the query string winning per key. A JSON body
+ * (Content-Type application/json) is read as an object of parameters; anything else as a form.
+ */
+export function mergeParams(query: string, body: Buffer, contentType: string | undefined): Params {
+  const params: Params = {};
+  if (body.length > 0) {
+    if (contentType?.toLowerCase().includes('json')) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new BrokerError('INVALID_ARGUMENT', 'Malformed JSON body');
+      }
+      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BrokerError('INVALID_ARGUMENT', 'JSON body must be an object of parameters');
+      for (const [k, v] of Object.entries(doc)) params[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    } else {
+      parseForm(body.toString('utf8'), params);
+    }
+  }
+  return parseForm(query, params);
+}
+
+/** `/{namespace}/{Method}` with an optional trailing slash; segments are percent-decoded. */
+export function splitPath(path: string): { namespace: string; method: string } {
+  let p = path.startsWith('/') ? path.slice(1) : path;
+  if (p.endsWith('/')) p = p.slice(0, -1);
+  const slash = p.indexOf('/');
+  const [ns, method] = slash < 0 ? [p, ''] : [p.slice(0, slash), p.slice(slash + 1)];
+  return { namespace: decodeSegment(ns), method: decodeSegment(method) };
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,36 @@
+import type { ServerResponse } from 'node:http';
+
+export const LEGACY_CONTENT_TYPE = 'Application/json';
+const MAX_REASON_BYTES = 1024;
+
+/**
+ * The reason phrase carries the message (old clients show it). Node only allows Latin-1 there: send the
+ * message's UTF-8 bytes as such, without control characters, and cut it short so no client's status-line
+ * limit is hit (a 64 KiB name must not make a 64 KiB status line).
+ */
+export function reasonPhrase(message: string): string {
+  let bytes = Buffer.from(message.replace(/[\x00-\x1f\x7f]/g, ' '), 'utf8');
+  if (bytes.length > MAX_REASON_BYTES) {
+    let cut = MAX_REASON_BYTES;
+    while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--; // do not split a UTF-8 sequence
+    bytes = Buffer.concat([bytes.subarray(0, cut), Buffer.from('...')]);
+  }
+  return bytes.toString('latin1');
+}
+
+export function sendReply(res: ServerResponse, status: number, reason: string, body: string | Buffer, contentType = LEGACY_CONTENT_TYPE): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, reasonPhrase(reason), {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/** `{"success": false, "message": MESSAGE, "data": {}}` with the message as reason phrase too. */
+export function sendFailure(res: ServerResponse, status: number, message: string): void {
+  sendReply(res, status, message, JSON.stringify({ success: false, message, data: {} }));
+}

@@ -1,0 +1,78 @@
+import type { Duplex } from 'node:stream';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Logger } from '../log/Logger.js';
+
+export interface TlsListenerOptions {
+  host: string;
+  port: number;
+  cert: Buffer;
+  key: Buffer;
+  handshakeTimeoutMs: number;
+  log: Logger;
+  /** Sockets that negotiated HTTP/1.1 (or no ALPN at all): the legacy API. */
+  onHttp1: (socket: Duplex) => void;
+  /** Sockets that negotiated h2: gRPC. Without it only HTTP/1.1 is offered. */
+  onH2?: ((socket: Duplex) => void) | undefined;
+}
+
+/**
+ * One TLS port, two protocols. curl and old clients offer `http/1.1` (often beside `h2`) and get HTTP/1.1;
+ * gRPC clients offer only `h2` and get h2. TLS 1.2 is the minimum.
+ */
+export class TlsListener {
+  private readonly sockets = new Set<TLSSocket>();
+
+  private constructor(private readonly server: Server) {}
+
+  static async listen(opts: TlsListenerOptions): Promise<TlsListener> {
+    const alpn = opts.onH2
+      ? {
+          ALPNCallback: ({ protocols }: { servername: string; protocols: string[] }) =>
+            protocols.includes('http/1.1') ? 'http/1.1' : protocols.includes('h2') ? 'h2' : undefined,
+        }
+      : { ALPNProtocols: ['http/1.1'] };
+    const server = createServer({
+      cert: opts.cert,
+      key: opts.key,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: opts.handshakeTimeoutMs,
+      ...alpn,
+    });
+    const listener = new TlsListener(server);
+    server.on('secureConnection', (socket: TLSSocket) => {
+      listener.sockets.add(socket);
+      socket.once('close', () => listener.sockets.delete(socket));
+      if (socket.alpnProtocol === 'h2' && opts.onH2) opts.onH2(socket);
+      else opts.onHttp1(socket);
+    });
+    // Failed handshakes (port scans, plain HTTP, wrong protocol) are the client's problem, not ours.
+    server.on('tlsClientError', (err) => opts.log.debug('TLS handshake failed', { err: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: opts.host || undefined, port: opts.port, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => opts.log.error('TLS listener error', { err: err.message }));
+    return listener;
+  }
+
+  get port(): number {
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops accepting; resolves when every connection has ended (see destroyAll for the deadline). */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}
