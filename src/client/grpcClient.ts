@@ -1,0 +1,142 @@
+/**
+ * Typed gRPC client for bpbroker, over the stubs generated from proto/bpbroker/v1.
+ *
+ * ```ts
+ * import { connect } from 'bpbroker';
+ * const broker = connect('10.0.0.5:20443', { ca: readFileSync('bpbroker.crt'), accessKey: 'secret' });
+ * await broker.register('web-1', { ip: '10.0.0.7', port: 8080 });
+ * const entry = await broker.get('web-1');   // entry.json, entry.lastWriteIp, entry.modRevision, ...
+ * broker.close();
+ * ```
+ * Failed calls reject with grpc-js's ServiceError: `err.code` is a `grpc.status` (NOT_FOUND, ALREADY_EXISTS,
+ * INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, DEADLINE_EXCEEDED, ...), `err.details` the message.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ExtensionServiceClient, type ExecuteResponse } from '../../generated/bpbroker/v1/extension.js';
+import { PingServiceClient, type PingResponse } from '../../generated/bpbroker/v1/ping.js';
+import { RegistryServiceClient, type Entry, type ListResponse } from '../../generated/bpbroker/v1/registry.js';
+
+export type { Entry, ExecuteResponse, ListResponse, PingResponse };
+export { status as GrpcStatus } from '@grpc/grpc-js';
+
+export interface GrpcConnectOptions {
+  /** PEM of the CA that signed the broker's certificate, or the broker's self-signed certificate itself. */
+  ca?: Buffer | string;
+  /** Accept any certificate (no chain or name check): encrypted but not authenticated, like the old clients. */
+  insecureSkipVerify?: boolean;
+  /** Name to check the certificate against when it differs from the host you dial (e.g. dialing by IP). */
+  serverName?: string;
+  /** Sent as `access-key` metadata on every call. */
+  accessKey?: string;
+  /** Default deadline of every call, in milliseconds (default 10000; 0 means none). */
+  deadlineMs?: number;
+}
+
+/** Per-call overrides. */
+export interface CallOptions {
+  deadlineMs?: number;
+  accessKey?: string;
+}
+
+/** JSON text as is (the broker applies the legacy rule: an object is stored as its members, else as `_str`), or an object. */
+export type EntryData = string | Record<string, unknown>;
+
+export interface ListOptions extends CallOptions {
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface BrokerGrpcClient {
+  register(name: string, data: EntryData, opts?: CallOptions): Promise<Entry>;
+  replace(name: string, data: EntryData, opts?: CallOptions): Promise<Entry>;
+  update(name: string, data: EntryData, opts?: CallOptions): Promise<Entry>;
+  get(name: string, opts?: CallOptions): Promise<Entry>;
+  /** Resolves to whether the entry existed. */
+  delete(name: string, opts?: CallOptions): Promise<boolean>;
+  /** One page of entries whose name starts with `prefix`; pass `nextPageToken` back for the next one. */
+  list(prefix?: string, opts?: ListOptions): Promise<ListResponse>;
+  /** Every entry whose name starts with `prefix`, fetching page after page. */
+  listAll(prefix?: string, opts?: ListOptions): AsyncIterable<Entry>;
+  /** `json` of the response is the echoed data as JSON text; `src` the address the broker sees. */
+  ping(data?: string, opts?: CallOptions): Promise<PingResponse>;
+  /** Calls an extension method; `data` is the legacy `data` parameter, `params` any others. */
+  execute(namespace: string, method: string, args?: { data?: string; params?: Record<string, string> }, opts?: CallOptions): Promise<ExecuteResponse>;
+  /** Closes the connection; calls still running fail with CANCELLED. */
+  close(): void;
+}
+
+function credentials(opts: GrpcConnectOptions): grpc.ChannelCredentials {
+  if (opts.insecureSkipVerify) {
+    // rejectUnauthorized=false skips the chain check (grpc-js passes it to tls.connect and then does not
+    // insist on socket.authorized); checkServerIdentity skips the name check.
+    return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
+  }
+  const ca = opts.ca === undefined ? null : Buffer.isBuffer(opts.ca) ? opts.ca : Buffer.from(opts.ca);
+  return grpc.credentials.createSsl(ca);
+}
+
+/**
+ * Opens a channel to the broker at `address` (`host:port`, e.g. `broker.local:20443`). The connection is made
+ * lazily by the first call, so this never throws for an unreachable broker; the call fails with UNAVAILABLE.
+ */
+export function connect(address: string, opts: GrpcConnectOptions = {}): BrokerGrpcClient {
+  const channelOptions: grpc.ChannelOptions = opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {};
+  const channel = new grpc.Channel(address, credentials(opts), channelOptions);
+  const clientOptions: grpc.ClientOptions = { channelOverride: channel };
+  const registry = new RegistryServiceClient(address, grpc.credentials.createInsecure(), clientOptions);
+  const ping = new PingServiceClient(address, grpc.credentials.createInsecure(), clientOptions);
+  const ext = new ExtensionServiceClient(address, grpc.credentials.createInsecure(), clientOptions);
+
+  const defaultDeadline = opts.deadlineMs ?? 10_000;
+  const meta = (call: CallOptions | undefined): grpc.Metadata => {
+    const m = new grpc.Metadata();
+    const key = call?.accessKey ?? opts.accessKey;
+    if (key !== undefined) m.set('access-key', key);
+    return m;
+  };
+  const callOpts = (call: CallOptions | undefined): Partial<grpc.CallOptions> => {
+    const ms = call?.deadlineMs ?? defaultDeadline;
+    return ms > 0 ? { deadline: Date.now() + ms } : {};
+  };
+  /** Adapts a generated callback-style method to a promise. */
+  const invoke = <Req, Res>(
+    fn: (req: Req, m: grpc.Metadata, o: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall,
+    req: Req,
+    call: CallOptions | undefined,
+  ): Promise<Res> =>
+    new Promise((resolve, reject) => {
+      fn(req, meta(call), callOpts(call), (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  const text = (data: EntryData): string => (typeof data === 'string' ? data : JSON.stringify(data));
+  const entryOf = (res: { entry?: Entry | undefined }): Entry => {
+    if (!res.entry) throw new Error('bpbroker answered without an entry');
+    return res.entry;
+  };
+
+  const client: BrokerGrpcClient = {
+    register: async (name, data, o) => entryOf(await invoke(registry.register.bind(registry), { name, json: text(data) }, o)),
+    replace: async (name, data, o) => entryOf(await invoke(registry.replace.bind(registry), { name, json: text(data) }, o)),
+    update: async (name, data, o) => entryOf(await invoke(registry.update.bind(registry), { name, json: text(data) }, o)),
+    get: async (name, o) => entryOf(await invoke(registry.get.bind(registry), { name }, o)),
+    delete: async (name, o) => (await invoke(registry.delete.bind(registry), { name }, o)).existed,
+    list: (prefix = '', o) => invoke(registry.list.bind(registry), { prefix, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' }, o),
+    async *listAll(prefix = '', o) {
+      let pageToken = o?.pageToken ?? '';
+      do {
+        const page = await client.list(prefix, { ...o, pageToken });
+        yield* page.entries;
+        pageToken = page.nextPageToken;
+      } while (pageToken !== '');
+    },
+    ping: (data = '', o) => invoke(ping.ping.bind(ping), { json: data }, o),
+    execute: (namespace, method, args = {}, o) =>
+      invoke(ext.execute.bind(ext), { namespace, method, params: args.params ?? {}, data: args.data ?? '' }, o),
+    close() {
+      registry.close();
+      ping.close();
+      ext.close();
+      channel.close();
+    },
+  };
+  return client;
+}

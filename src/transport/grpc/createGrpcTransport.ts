@@ -1,0 +1,92 @@
+import type { Duplex } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
+import { ExtensionServiceService } from '../../../generated/bpbroker/v1/extension.js';
+import { PingServiceService } from '../../../generated/bpbroker/v1/ping.js';
+import { RegistryServiceService } from '../../../generated/bpbroker/v1/registry.js';
+import type { Broker } from '../../core/Broker.js';
+import type { Logger } from '../../log/Logger.js';
+import { extensionService, pingService, registryService } from './brokerServices.js';
+import { loadReflectionDescriptors } from './protoDescriptors.js';
+
+/** Fully qualified names of our services, as health checks and reflection name them. */
+export const SERVICE_NAMES = ['bpbroker.v1.RegistryService', 'bpbroker.v1.PingService', 'bpbroker.v1.ExtensionService'] as const;
+
+export interface GrpcTransport {
+  server: grpc.Server;
+  /** Hand over a TLS socket that negotiated ALPN 'h2' (TLS already terminated). */
+  inject(socket: Duplex): void;
+  /** Optionally also listen on a separate port with the given TLS credentials; resolves to the bound port. */
+  listenSeparate(host: string, port: number, creds: grpc.ServerCredentials): Promise<number>;
+  /** Health: SERVING / NOT_SERVING for '' and each service name. */
+  setServing(serving: boolean): void;
+  /** Graceful (tryShutdown: running calls finish), then forceShutdown after the grace period. */
+  close(): Promise<void>;
+}
+
+export interface GrpcTransportOptions {
+  /** How long close() lets running calls finish before cutting them off. */
+  shutdownGraceMs?: number;
+}
+
+/**
+ * The gRPC API: our three services over core, plus server reflection and health checking, on one grpc-js
+ * server. Sockets from the shared TLS port arrive through inject(); TLS is already terminated there, hence
+ * the injector's insecure credentials.
+ */
+export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTransportOptions = {}): GrpcTransport {
+  const graceMs = opts.shutdownGraceMs ?? 5000;
+  const server = new grpc.Server();
+  server.addService(RegistryServiceService, registryService(broker, log));
+  server.addService(PingServiceService, pingService(broker, log));
+  server.addService(ExtensionServiceService, extensionService(broker, log));
+  new ReflectionService(loadReflectionDescriptors()).addToServer(server);
+
+  const statusFor = (serving: boolean): ServingStatusMap =>
+    Object.fromEntries(['', ...SERVICE_NAMES].map((name) => [name, serving ? 'SERVING' : 'NOT_SERVING']));
+  const health = new HealthImplementation(statusFor(true));
+  health.addToServer(server);
+
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  let closing: Promise<void> | undefined;
+
+  const setServing = (serving: boolean): void => {
+    for (const [name, status] of Object.entries(statusFor(serving))) health.setStatus(name, status);
+  };
+
+  return {
+    server,
+    inject(socket) {
+      if (closing) {
+        socket.destroy();
+        return;
+      }
+      injector.injectConnection(socket);
+    },
+    listenSeparate(host, port, creds) {
+      // IPv6 literals need brackets in a grpc-js address; '' means every interface.
+      const h = host === '' ? '0.0.0.0' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+      return new Promise((resolve, reject) => {
+        server.bindAsync(`${h}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound)));
+      });
+    },
+    setServing,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        setServing(false);
+        const force = setTimeout(() => {
+          log.warn('gRPC calls still running after the shutdown grace period; cancelling them', { graceMs });
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import * as grpc from '@grpc/grpc-js';
+import { BrokerError, type BrokerErrorCode } from '../../core/BrokerError.js';
+import type { Logger } from '../../log/Logger.js';
+
+/** The one mapping from broker error codes to gRPC status codes (they share names by design). */
+export const GRPC_STATUS: Readonly<Record<BrokerErrorCode, grpc.status>> = {
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+/**
+ * Turns anything a handler threw into the status sent to the client. Errors the broker did not expect are
+ * logged with their stack and answered INTERNAL with a generic message, so no internals reach the client.
+ */
+export function toServiceError(err: unknown, log: Logger, method: string): Partial<grpc.StatusObject> {
+  if (BrokerError.isUnexpected(err)) log.error('gRPC call failed unexpectedly', { method, err });
+  const be = BrokerError.from(err);
+  return { code: GRPC_STATUS[be.code], details: be.message };
+}
