@@ -1,29 +1,18 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-
-/** The .proto files of our services, relative to proto/. */
-export const PROTO_FILES = ['bpbroker/v1/registry.proto', 'bpbroker/v1/ping.proto', 'bpbroker/v1/extension.proto'];
+import { fileDescriptorProtos } from '../../../generated/descriptors.js';
 
 /**
- * proto/ of this package. Searched upward from this module because it runs from src/transport/grpc (tests)
- * and from dist/src/transport/grpc (installed package), and proto/ ships at the package root.
+ * Descriptors for server reflection. Ours are the FileDescriptorProtos buf compiled from proto/, embedded in
+ * generated/ by `npm run generate`: one per .proto file, under its real name and with its comments (so
+ * `grpcurl describe` shows the documentation), no .proto parsing or file lookup at start-up, and
+ * check:generated keeps them in step with proto/. (Loading proto/ with proto-loader instead would merge the
+ * package into one synthetic file and drop every comment.)
+ * The health service's descriptor comes from grpc-health-check's own .proto, so tools can describe it too.
  */
-export function findProtoDir(from: string = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const candidate = join(dir, 'proto');
-    if (existsSync(join(candidate, PROTO_FILES[0]!))) return candidate;
-    if (dirname(dir) === dir) throw new Error(`proto/${PROTO_FILES[0]} not found above ${from}`);
-  }
-}
-
-/**
- * Descriptors for server reflection, parsed from the shipped .proto files at start-up (a few milliseconds).
- * The .proto files are the one source: no descriptor-set artifact to build, ship and keep in step with them.
- * The health service's own .proto is included so generic tools can describe it too.
- */
-export function loadReflectionDescriptors(protoDir: string = findProtoDir()): PackageDefinition {
-  return loadSync([...PROTO_FILES.map((f) => join(protoDir, f)), healthProtoPath], { includeDirs: [protoDir] });
+export function loadReflectionDescriptors(): PackageDefinition {
+  const ours = Object.values(fileDescriptorProtos).map((b64) => Buffer.from(b64, 'base64'));
+  // @grpc/reflection reads only `fileDescriptorProtos` of each definition; one entry carries all our files.
+  const bpbroker = { format: 'Protocol Buffer 3 DescriptorProto', type: {}, fileDescriptorProtos: ours };
+  return { ...loadSync(healthProtoPath), 'bpbroker.v1': bpbroker } as unknown as PackageDefinition;
 }
