@@ -11,6 +11,8 @@
  * Failed calls reject with grpc-js's ServiceError: `err.code` is a `grpc.status` (NOT_FOUND, ALREADY_EXISTS,
  * INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, DEADLINE_EXCEEDED, ...), `err.details` the message.
  */
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { ExtensionServiceClient, type ExecuteResponse } from '../../generated/bpbroker/v1/extension.js';
 import { PingServiceClient, type PingResponse } from '../../generated/bpbroker/v1/ping.js';
@@ -65,14 +67,35 @@ export interface BrokerGrpcClient {
   close(): void;
 }
 
-function credentials(opts: GrpcConnectOptions): grpc.ChannelCredentials {
+/** Placeholder SNI name used when dialing an IP address (see tlsSettings). */
+const IP_SNI_PLACEHOLDER = 'bpbroker';
+
+/** The host part of `host:port`, `[v6]:port` or a bare host. */
+function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1]!;
+  return isIP(address) ? address : address.replace(/:\d+$/, '');
+}
+
+function tlsSettings(address: string, opts: GrpcConnectOptions): { creds: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
+  const host = hostOf(address);
+  // grpc-js sends the dialed host as SNI, and Node warns (DEP0123) for an IP address. Dialing by IP is the
+  // common case for broker clients, so send a placeholder name instead and check the certificate against the IP.
+  const byIp = !opts.serverName && isIP(host) !== 0;
+  const channelOptions: grpc.ChannelOptions = opts.serverName
+    ? { 'grpc.ssl_target_name_override': opts.serverName }
+    : byIp
+      ? { 'grpc.ssl_target_name_override': IP_SNI_PLACEHOLDER }
+      : {};
   if (opts.insecureSkipVerify) {
     // rejectUnauthorized=false skips the chain check (grpc-js passes it to tls.connect and then does not
     // insist on socket.authorized); checkServerIdentity skips the name check.
-    return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
+    const creds = grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
+    return { creds, channelOptions };
   }
   const ca = opts.ca === undefined ? null : Buffer.isBuffer(opts.ca) ? opts.ca : Buffer.from(opts.ca);
-  return grpc.credentials.createSsl(ca);
+  const verify = byIp ? { checkServerIdentity: (_name: string, cert: Parameters<typeof checkServerIdentity>[1]) => checkServerIdentity(host, cert) } : {};
+  return { creds: grpc.credentials.createSsl(ca, null, null, verify), channelOptions };
 }
 
 /**
@@ -80,8 +103,8 @@ function credentials(opts: GrpcConnectOptions): grpc.ChannelCredentials {
  * lazily by the first call, so this never throws for an unreachable broker; the call fails with UNAVAILABLE.
  */
 export function connect(address: string, opts: GrpcConnectOptions = {}): BrokerGrpcClient {
-  const channelOptions: grpc.ChannelOptions = opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {};
-  const channel = new grpc.Channel(address, credentials(opts), channelOptions);
+  const { creds, channelOptions } = tlsSettings(address, opts);
+  const channel = new grpc.Channel(address, creds, channelOptions);
   const clientOptions: grpc.ClientOptions = { channelOverride: channel };
   const registry = new RegistryServiceClient(address, grpc.credentials.createInsecure(), clientOptions);
   const ping = new PingServiceClient(address, grpc.credentials.createInsecure(), clientOptions);
