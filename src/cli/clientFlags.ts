@@ -1,0 +1,73 @@
+import { Flags, type Command } from '@oclif/core';
+import { ClientFailure, type ClientContext } from '../client/bpclient.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../client/output.js';
+import { fatal } from './fatal.js';
+
+/**
+ * Flags every bpclient command takes. Old scripts put them before the command
+ * (`bpclient --bpbroker H:P --access-key K service get --name N`); bin/bpclient.js moves them behind it.
+ */
+export const clientFlags = {
+  bpbroker: Flags.string({
+    char: 'b',
+    summary: 'Broker address, HOST:PORT (port defaults to 20443).',
+    description: 'Find one with `bpclient discover --name NAME`.',
+    env: 'BPBROKER',
+    helpGroup: 'GLOBAL',
+  }),
+  'access-key': Flags.string({
+    char: 'a',
+    summary: "Access key of the namespace called (its `_access_key` in the broker's configuration).",
+    helpGroup: 'GLOBAL',
+  }),
+  format: Flags.string({
+    char: 'f',
+    summary: 'Output format.',
+    options: [...OUTPUT_FORMATS],
+    default: 'text',
+    helpGroup: 'GLOBAL',
+  }),
+  cols: Flags.string({
+    summary: 'Columns of the entry to print (text, json and csv formats).',
+    multiple: true,
+    helpGroup: 'GLOBAL',
+  }),
+  grpc: Flags.boolean({
+    summary: 'Talk gRPC instead of the legacy HTTPS API (same port).',
+    helpGroup: 'GLOBAL',
+  }),
+  ca: Flags.string({
+    summary: "PEM file of the CA (or the broker's certificate) to verify the broker against.",
+    description: 'Without it the certificate is not verified, as with the old client.',
+    helpGroup: 'GLOBAL',
+  }),
+};
+
+export const rawFlag = {
+  raw: Flags.boolean({ summary: "Print the broker's whole JSON response." }),
+};
+
+interface ClientFlagValues {
+  bpbroker?: string | undefined;
+  'access-key'?: string | undefined;
+  format: string;
+  cols?: string[] | undefined;
+  grpc: boolean;
+  ca?: string | undefined;
+}
+
+export function clientContext(flags: ClientFlagValues): ClientContext {
+  return { bpbroker: flags.bpbroker, accessKey: flags['access-key'], format: flags.format as OutputFormat, cols: flags.cols, grpc: flags.grpc, ca: flags.ca };
+}
+
+/** Prints what a client action returns; its known failures as `Fatal error: MESSAGE`, exit 1. */
+export async function printResult(cmd: Command, action: Promise<string>): Promise<void> {
+  let text: string;
+  try {
+    text = await action;
+  } catch (err) {
+    if (err instanceof ClientFailure) return fatal(cmd, err.message);
+    throw err;
+  }
+  if (text !== '') process.stdout.write(text);
+}

@@ -1,0 +1,206 @@
+/**
+ * What each bpclient command does, apart from parsing flags: call the broker (legacy HTTPS, or gRPC with
+ * --grpc), and turn the answer into the exact text the old Python client printed. Failures are thrown as
+ * ClientFailure; the command prints them as `Fatal error: MESSAGE` and exits 1.
+ */
+import { readFileSync } from 'node:fs';
+import { discover } from './discover.js';
+import { connect, type BrokerGrpcClient, type Entry } from './grpcClient.js';
+import { LegacyClient, LegacyClientError, type LegacyResponse } from './legacyClient.js';
+import { formatRecord, type OutputFormat } from './output.js';
+import { member, parsePyJson, pyDumps, type PyJson } from './pyJson.js';
+
+export interface ClientContext {
+  bpbroker?: string | undefined;
+  accessKey?: string | undefined;
+  format: OutputFormat;
+  cols?: string[] | undefined;
+  grpc?: boolean | undefined;
+  /** Path of a PEM file to verify the broker's certificate against. */
+  ca?: string | undefined;
+}
+
+/** A failure to report to the user as `Fatal error: MESSAGE`. */
+export class ClientFailure extends Error {
+  override name = 'ClientFailure';
+}
+
+export type RegistryOp = 'register' | 'replace' | 'update' | 'get' | 'delete';
+
+/** `service register|replace|update|get|delete`: the text to print. */
+export async function registryCommand(ctx: ClientContext, op: RegistryOp, args: { name?: string | undefined; data?: string | undefined; raw?: boolean | undefined }): Promise<string> {
+  const body = await withBroker(ctx, {
+    legacy: async (c) => {
+      const name = args.name ?? '';
+      const result = op === 'get' || op === 'delete' ? await c[op](name) : await c[op](name, args.data);
+      return result.response.body;
+    },
+    grpc: async (c) => {
+      if (op === 'delete') {
+        await c.delete(args.name ?? '');
+        return '{"success": true, "message": "Success"}';
+      }
+      const entry = op === 'get' ? await c.get(args.name ?? '') : await c[op](args.name ?? '', args.data ?? '');
+      return `{"success": true, "message": "Success", "data": ${entryJson(entry)}}`;
+    },
+  });
+  const tree = parseBody(body);
+  if (args.raw) return rawText(body, tree);
+  if (op === 'delete') return '';
+  return formatRecord(member(tree, 'data') ?? { t: 'obj', members: [] }, ctx.format, ctx.cols);
+}
+
+/** `ping`: the echoed data (or with --raw the whole answer, which also holds the address the broker sees). */
+export async function pingCommand(ctx: ClientContext, args: { data?: string | undefined; raw?: boolean | undefined }): Promise<string> {
+  const body = await withBroker(ctx, {
+    legacy: async (c) => okBody(await c.ping(args.data), (r) => messageOf(r) ?? `Response Error ${r.status}`),
+    grpc: async (c) => {
+      const r = await c.ping(args.data ?? '');
+      return `{"src": ${JSON.stringify(r.src)}, "data": ${r.json || 'null'}}`;
+    },
+  });
+  const tree = parseBody(body);
+  if (args.raw) return rawText(body, tree);
+  return formatRecord(member(tree, 'data') ?? { t: 'null' }, ctx.format, ctx.cols);
+}
+
+/** `execute --method ns.Method --data D`: the response body as is. */
+export async function executeCommand(ctx: ClientContext, args: { method: string; data?: string | undefined; params?: Record<string, string> }): Promise<string> {
+  const dot = args.method.indexOf('.');
+  if (dot <= 0 || dot === args.method.length - 1) throw new ClientFailure(`Invalid method '${args.method}': expected NAMESPACE.Method, e.g. ossec.AddAgent`);
+  const ns = args.method.slice(0, dot);
+  const method = args.method.slice(dot + 1);
+  const body = await withBroker(ctx, {
+    legacy: async (c) => okBody(await c.execute(ns, method, args.data, args.params), (r) => `Response Error ${r.status}`),
+    grpc: async (c) => {
+      const r = await c.execute(ns, method, { data: args.data, params: args.params ?? {} });
+      if (r.status !== 200) throw new ClientFailure(`Response Error ${r.status}`);
+      return r.body;
+    },
+  });
+  // The old client printed the body with `print`, which adds a newline.
+  return `${body}\n`;
+}
+
+export interface DiscoverCommandArgs {
+  name: string;
+  address?: string[] | undefined;
+  port?: number | undefined;
+  timeoutSecs?: number | undefined;
+  all?: boolean | undefined;
+}
+
+/** `discover`: the broker's IP (with --all, one per line and a warning when several brokers answer). */
+export async function discoverCommand(args: DiscoverCommandArgs): Promise<{ stdout: string; warning?: string }> {
+  let found;
+  try {
+    found = await discover({
+      name: args.name,
+      addresses: args.address,
+      port: args.port,
+      timeoutMs: Math.round((args.timeoutSecs ?? 3) * 1000),
+      all: args.all,
+    });
+  } catch (err) {
+    throw new ClientFailure((err as Error).message);
+  }
+  if (found.length === 0) throw new ClientFailure('No results');
+  if (!args.all) return { stdout: `${found[0]!.address}\n` };
+  const lines = found.map((b) => (args.port === undefined || b.port === args.port ? b.address : `${b.address}:${b.port}`));
+  const warning =
+    found.length > 1
+      ? `Warning: ${found.length} brokers answer for '${args.name}' (split brain): ${lines.join(', ')}. Give each cluster a unique name.`
+      : undefined;
+  return { stdout: lines.map((l) => `${l}\n`).join(''), ...(warning ? { warning } : {}) };
+}
+
+interface Transports<T> {
+  legacy: (c: LegacyClient) => Promise<T>;
+  grpc: (c: BrokerGrpcClient) => Promise<T>;
+}
+
+async function withBroker<T>(ctx: ClientContext, run: Transports<T>): Promise<T> {
+  if (!ctx.bpbroker) {
+    throw new ClientFailure('No bpbroker address: give --bpbroker HOST:PORT or set BPBROKER (find one with `bpclient discover --name NAME`)');
+  }
+  let ca: string | undefined;
+  if (ctx.ca !== undefined) {
+    try {
+      ca = readFileSync(ctx.ca, 'utf8');
+    } catch (err) {
+      throw new ClientFailure(`Cannot read CA file ${ctx.ca}: ${(err as Error).message}`);
+    }
+  }
+  if (ctx.grpc) {
+    const c = connect(ctx.bpbroker, { ...(ca ? { ca } : { insecureSkipVerify: true }), ...(ctx.accessKey !== undefined ? { accessKey: ctx.accessKey } : {}) });
+    try {
+      return await run.grpc(c);
+    } catch (err) {
+      throw grpcFailure(err, ctx.bpbroker);
+    } finally {
+      c.close();
+    }
+  }
+  let c: LegacyClient;
+  try {
+    c = new LegacyClient(ctx.bpbroker, { ...(ca ? { ca } : {}), ...(ctx.accessKey !== undefined ? { accessKey: ctx.accessKey } : {}) });
+  } catch (err) {
+    throw new ClientFailure((err as Error).message);
+  }
+  try {
+    return await run.legacy(c);
+  } catch (err) {
+    if (err instanceof LegacyClientError) throw new ClientFailure(err.message);
+    throw err;
+  } finally {
+    c.close();
+  }
+}
+
+function grpcFailure(err: unknown, address: string): Error {
+  if (err instanceof ClientFailure) return err;
+  const e = err as { code?: number; details?: string; message?: string };
+  if (typeof e.code === 'number') {
+    // 14 UNAVAILABLE: nothing listening, or not a broker.
+    if (e.code === 14) {
+      const why = (e.details ?? e.message ?? 'unavailable').split('\n')[0]!.replace(/^No connection established\. Last error: (Error: )?/, '');
+      return new ClientFailure(`Cannot connect to bpbroker at ${address} over gRPC: ${why}`);
+    }
+    return new ClientFailure(e.details || e.message || `gRPC error ${e.code}`);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The body of a 200 answer; otherwise a failure with the message `fail` gives. */
+function okBody(r: LegacyResponse, fail: (r: LegacyResponse) => string): string {
+  if (r.status !== 200) throw new ClientFailure(fail(r));
+  return r.body;
+}
+
+function messageOf(r: LegacyResponse): string | undefined {
+  try {
+    const m = (JSON.parse(r.body) as { message?: unknown }).message;
+    return typeof m === 'string' && m !== '' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseBody(body: string): PyJson | undefined {
+  try {
+    return parsePyJson(body);
+  } catch {
+    return undefined;
+  }
+}
+
+function rawText(body: string, tree: PyJson | undefined): string {
+  return `${tree ? pyDumps(tree) : body}\n`;
+}
+
+/** A gRPC entry as the legacy API shows it: the data members, then the write stamps. */
+function entryJson(e: Entry): string {
+  const stamps = `"last_write_ip": ${JSON.stringify(e.lastWriteIp)}, "last_write_ts": ${e.lastWriteTs}`;
+  const body = e.json.trim();
+  return body === '{}' || body === '' ? `{${stamps}}` : `${body.slice(0, -1)}, ${stamps}}`;
+}

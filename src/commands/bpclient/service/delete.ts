@@ -1,0 +1,21 @@
+import { Command, Flags } from '@oclif/core';
+import { clientContext, clientFlags, printResult, rawFlag } from '../../../cli/clientFlags.js';
+import { registryCommand } from '../../../client/bpclient.js';
+
+export default class ServiceDelete extends Command {
+  static override summary = "Remove a registry entry (succeeds whether or not it existed); prints nothing.";
+  static override description = "With --raw, prints the broker's answer.";
+  static override examples = [
+    '<%= config.bin %> --bpbroker 10.0.0.5:20443 <%= command.id %> --name web-1',
+  ];
+  static override flags = {
+    ...clientFlags,
+    name: Flags.string({ char: 'n', summary: 'Entry name (case-sensitive).' }),
+    ...rawFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ServiceDelete);
+    await printResult(this, registryCommand(clientContext(flags), 'delete', { name: flags.name, raw: flags.raw }));
+  }
+}
