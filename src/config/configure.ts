@@ -31,6 +31,8 @@ export async function configure(opts: { home: string; configPath?: string | unde
     throw new ConfigError(`${opts.inputName} is not valid JSON: ${(err as Error).message}`);
   }
   if (!isPlainObject(input)) throw new ConfigError(`${opts.inputName} must hold a JSON object`);
+  // The input must be a valid configuration by itself, even where its values would be left untouched.
+  validateConfig(input, opts.inputName);
 
   const loaded = loadConfig({ home: opts.home, configPath: opts.configPath });
   const holder = lockHolder(loaded.path);

@@ -74,6 +74,9 @@ export class BrokerServer {
         },
         app,
       );
+      // This server never listens itself (the TLS listener hands it sockets), so start the connection
+      // tracking that 'listening' would start: header/request timeouts and closeIdleConnections need it.
+      http.emit('listening');
       http.on('clientError', (err, socket) => {
         // Malformed HTTP gets an answer, not a silent close (the original closed on most of them).
         const code = (err as NodeJS.ErrnoException).code;

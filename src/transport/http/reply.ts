@@ -23,11 +23,13 @@ export function sendReply(res: ServerResponse, status: number, reason: string, b
     res.destroy();
     return;
   }
+  // A Buffer body keeps Node from joining the Latin-1 status line to a UTF-8 body string (re-encoding it).
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   res.writeHead(status, reasonPhrase(reason), {
     'Content-Type': contentType,
-    'Content-Length': Buffer.byteLength(body),
+    'Content-Length': bytes.length,
   });
-  res.end(body);
+  res.end(bytes);
 }
 
 /** `{"success": false, "message": MESSAGE, "data": {}}` with the message as reason phrase too. */

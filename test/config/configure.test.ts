@@ -1,0 +1,130 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
+import { call, qs } from '../helpers/https.js';
+
+function homeWith(config: unknown): string {
+  const home = tempDir();
+  mkdirSync(join(home, 'etc'));
+  writeFileSync(join(home, 'etc', 'bpbroker.json'), typeof config === 'string' ? config : JSON.stringify(config, null, 2));
+  return home;
+}
+const configFile = (home: string) => join(home, 'etc', 'bpbroker.json');
+const readConfig = (home: string) => JSON.parse(readFileSync(configFile(home), 'utf8'));
+
+describe('bpbroker configure', () => {
+  it('is strictly additive: the documented access-key example keeps every entry (fixed)', async () => {
+    const home = homeWith({ services: { web: { ip: '10.0.0.1', last_write_ip: '10.0.0.1', last_write_ts: 1 } }, api: { listen_port: 30000 } });
+    try {
+      const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"services": {"_access_key": "secret"}, "api": {"listen_port": 1}, "ossec": {"_access_key": ""}}' });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('services._access_key');
+      expect(r.stdout).toMatch(/untouched.*api\.listen_port/);
+      const file = readConfig(home);
+      expect(file.services._access_key).toBe('secret');
+      expect(file.services.web).toEqual({ ip: '10.0.0.1', last_write_ip: '10.0.0.1', last_write_ts: 1 });
+      expect(file.api.listen_port).toBe(30000);
+      expect(file.ossec).toEqual({ _access_key: '' });
+      expect(file._global.healthcheck_freq_sec).toBe(10); // every default written
+      // Running it again changes nothing.
+      const again = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"services": {"_access_key": "other"}}' });
+      expect(again.code).toBe(0);
+      expect(readConfig(home).services._access_key).toBe('secret');
+    } finally {
+      removeDir(home);
+    }
+  });
+
+  it('reads --config-file, with --config before the command as old scripts write it', async () => {
+    const dir = tempDir();
+    try {
+      const target = join(dir, 'local.json');
+      const input = join(dir, 'in.json');
+      writeFileSync(input, '{"ossec": {"_access_key": "k"}}');
+      const r = await runCli(BPBROKER, ['--config', target, 'configure', '--config-file', input], { env: { BPBROKER_HOME: join(dir, 'home') } });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(readFileSync(target, 'utf8')).ossec._access_key).toBe('k');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('refuses bad input with "Fatal error:" and exit 1, leaving the file byte-identical', async () => {
+    const home = homeWith({ services: { keep: { a: 1 } } });
+    try {
+      const before = readFileSync(configFile(home));
+      for (const input of ['{not json', '[1, 2]', '"text"', '{"api": "not an object"}', '{"newsection": {"_access_key": 5}}']) {
+        const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input });
+        expect(r.code, input).toBe(1);
+        expect(r.stderr, input).toMatch(/^Fatal error: /);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        expect(readFileSync(configFile(home)).equals(before), input).toBe(true);
+      }
+    } finally {
+      removeDir(home);
+    }
+  });
+
+  it('refuses while a broker runs with the same file', async () => {
+    const home = tempDir();
+    const b = await startBroker({ home });
+    try {
+      const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"x": {}}' });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/Fatal error: A broker \(pid \d+\) is running/);
+    } finally {
+      await b.stop();
+      removeDir(home);
+    }
+  });
+
+  it('folds the journal of a crashed broker before merging, losing nothing', async () => {
+    const home = tempDir();
+    try {
+      const b = await startBroker({ home });
+      await call(b.port, `/services/Register/?${qs({ name: 'journaled', data: '{"v": 1}' })}`);
+      await b.stop('SIGKILL');
+      const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"services": {"added": {"w": 2}}}' });
+      expect(r.code).toBe(0);
+      const file = readConfig(home);
+      expect(file.services.journaled.v).toBe(1);
+      expect(file.services.added).toEqual({ w: 2 });
+      const again = await startBroker({ home });
+      expect((await call(again.port, `/services/Get/?${qs({ name: 'journaled' })}`)).json.data.v).toBe(1);
+      expect((await call(again.port, `/services/Get/?${qs({ name: 'added' })}`)).json.data.w).toBe(2);
+      await again.stop();
+    } finally {
+      removeDir(home);
+    }
+  });
+});
+
+describe('bpbroker start with a bad configuration', () => {
+  it('names the file and the bad key, exit 1, no stack trace', async () => {
+    for (const [config, key] of [
+      [{ api: { listen_port: 'abc' } }, 'api.listen_port'],
+      [{ services: [] }, 'services'],
+      [{ _config: { backup_retain_n: -1 } }, '_config.backup_retain_n'],
+    ] as const) {
+      const home = homeWith(config);
+      try {
+        const r = await runCli(BPBROKER, ['start'], { env: { BPBROKER_HOME: home } });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(configFile(home));
+        expect(r.stderr).toContain(key);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        removeDir(home);
+      }
+    }
+    const corrupt = homeWith('{"services": {"a": ');
+    try {
+      const r = await runCli(BPBROKER, ['start'], { env: { BPBROKER_HOME: corrupt } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/Fatal error: .*bpbroker\.json is not valid JSON.*backup/);
+    } finally {
+      removeDir(corrupt);
+    }
+  });
+});
