@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -62,6 +63,8 @@ export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTrans
         socket.destroy();
         return;
       }
+      // gRPC is many small frames each way: do not let Nagle hold them back (as on grpc-js's own ports).
+      if (socket instanceof Socket) socket.setNoDelay(true);
       injector.injectConnection(socket);
     },
     listenSeparate(host, port, creds) {
