@@ -2,7 +2,7 @@
 export type Sections = Record<string, Record<string, unknown>>;
 
 /**
- * The embedded defaults. Every one of them is written to bpbroker.json, so an operator sees what can be set.
+ * The embedded defaults. `grpc.listen_port` 0 means gRPC shares the API's TLS port. Every one of them is written to bpbroker.json, so an operator sees what can be set.
  * `ssl_cert`/`ssl_key` empty means: the certificate generated for this installation in `$BPBROKER_HOME/etc`.
  */
 export function defaultSections(): Sections {
@@ -20,6 +20,7 @@ export function defaultSections(): Sections {
       idle_timeout_secs: 30,
       request_timeout_secs: 60,
     },
+    grpc: { listen_port: 0 },
     worker: {},
     _global: { healthcheck_freq_sec: 10 },
     _config: { backup_freq_secs: 3600, backup_retain_n: 24 },

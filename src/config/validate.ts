@@ -24,6 +24,7 @@ const RULES: Record<string, Record<string, Rule>> = {
     idle_timeout_secs: positive,
     request_timeout_secs: positive,
   },
+  grpc: { listen_port: integer(0, 65535) },
   _global: { healthcheck_freq_sec: nonNegative },
   _config: { backup_freq_secs: nonNegative, backup_retain_n: integer(0, 100000) },
 };

@@ -13,6 +13,8 @@ import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
 import { createLegacyApp } from '../transport/http/legacyApi.js';
 import { TlsListener } from '../transport/tlsListener.js';
+import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
+import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { apiSettings } from './apiSettings.js';
 
 export interface BrokerServerOptions {
@@ -38,6 +40,9 @@ export class BrokerServer {
     private readonly tls: TlsListener,
     private readonly http: HttpServer,
     private readonly discovery: DiscoveryResponder,
+    private readonly grpc: GrpcTransport,
+    /** The separate gRPC port when `grpc.listen_port` sets one; else gRPC shares the TLS port. */
+    readonly grpcPort: number,
     private readonly releaseLock: () => void,
     private readonly log: Logger,
   ) {}
@@ -88,6 +93,9 @@ export class BrokerServer {
         } else socket.destroy();
       });
 
+      const grpc = createGrpcTransport(broker, log);
+      cleanups.push(() => grpc.close());
+      const separateGrpcPort = grpcListenPort(loaded.sections);
       const { tls, discovery } = await bindPorts(api.host, api.port, (port) =>
         TlsListener.listen({
           host: api.host,
@@ -97,11 +105,17 @@ export class BrokerServer {
           handshakeTimeoutMs: api.headersTimeoutMs,
           log,
           onHttp1: (socket) => http.emit('connection', socket),
+          onH2: separateGrpcPort === undefined ? (socket) => grpc.inject(socket) : undefined,
         }),
         (port) => DiscoveryResponder.bind(broker, api.host, port, log),
       );
-      log.info('broker listening', { address: api.host || '*', port: tls.port, config: loaded.path, entries: registry.size });
-      return new BrokerServer(broker, loaded.path, registry, snapshotter, tls, http, discovery, releaseLock, log);
+      cleanups.push(() => tls.close(), () => discovery.close());
+      const grpcPort =
+        separateGrpcPort === undefined
+          ? tls.port
+          : await grpc.listenSeparate(api.host, separateGrpcPort, grpcServerCredentials(tlsMaterial));
+      log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, entries: registry.size });
+      return new BrokerServer(broker, loaded.path, registry, snapshotter, tls, http, discovery, grpc, grpcPort, releaseLock, log);
     } catch (err) {
       for (const c of cleanups.reverse()) await c();
       throw err;
@@ -122,12 +136,14 @@ export class BrokerServer {
 
   private async doStop(graceMs: number): Promise<void> {
     this.log.info('broker stopping');
+    this.grpc.setServing(false);
     const closed = this.tls.close();
     await this.discovery.close();
+    const grpcClosed = this.grpc.close();
     const idle = setInterval(() => this.http.closeIdleConnections(), 50);
     this.http.closeIdleConnections();
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-    await Promise.race([closed, deadline]);
+    await Promise.race([Promise.all([closed, grpcClosed]), deadline]);
     clearInterval(idle);
     this.tls.destroyAll();
     await this.snapshotter.close();
@@ -156,4 +172,10 @@ async function bindPorts<T extends { port: number; close(): Promise<void> }, U>(
       if (port !== 0 || attempt >= 20) throw err;
     }
   }
+}
+
+/** `grpc.listen_port`: a separate TLS port for gRPC; absent, null or 0 means gRPC shares the API port. */
+function grpcListenPort(sections: Sections): number | undefined {
+  const p = sections.grpc?.listen_port;
+  return typeof p === 'number' && p > 0 ? p : undefined;
 }
