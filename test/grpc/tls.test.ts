@@ -54,7 +54,7 @@ describe('shutdown', () => {
   it('also serves on a separate port with its own TLS credentials', async () => {
     const h = await startHarness();
     const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(h.cert.cert), private_key: Buffer.from(h.cert.key) }]);
-    const port = await h.transport.listenSeparate('127.0.0.1', 0, creds);
+    const port = await h.transport.listenSeparate('', 0, creds); // every interface, as with listen_ip ''
     expect(port).toBeGreaterThan(0);
     const c = h.client();
     await c.register('shared', { p: 1 });

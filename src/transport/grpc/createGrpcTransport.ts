@@ -67,12 +67,15 @@ export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTrans
       if (socket instanceof Socket) socket.setNoDelay(true);
       injector.injectConnection(socket);
     },
-    listenSeparate(host, port, creds) {
-      // IPv6 literals need brackets in a grpc-js address; '' means every interface.
-      const h = host === '' ? '0.0.0.0' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-      return new Promise((resolve, reject) => {
-        server.bindAsync(`${h}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound)));
-      });
+    async listenSeparate(host, port, creds) {
+      const bind = (h: string) =>
+        new Promise<number>((resolve, reject) => {
+          server.bindAsync(`${h}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound)));
+        });
+      // '' means every interface, as for the legacy port: IPv6 and IPv4 where the host has IPv6, else IPv4.
+      if (host === '') return bind('[::]').catch(() => bind('0.0.0.0'));
+      // IPv6 literals need brackets in a grpc-js address.
+      return bind(host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
     },
     setServing,
     close() {
