@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import { Flags } from '@oclif/core';
+import { brokerHome } from '../config/paths.js';
 
 /** Flags every bpbroker command takes; old scripts may put them before the command. */
 export const brokerFlags = {
@@ -15,3 +17,8 @@ export const brokerFlags = {
     helpGroup: 'GLOBAL',
   }),
 };
+
+/** The installation folder for this run, as an absolute path. */
+export function homeFrom(flags: { home?: string | undefined }): string {
+  return resolve(flags.home ?? brokerHome());
+}

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Flags } from '@oclif/core';
-import { brokerFlags } from '../../cli/brokerFlags.js';
+import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { fatal, userMessage } from '../../cli/fatal.js';
 import { configure } from '../../config/configure.js';
-import { brokerHome } from '../../config/paths.js';
 
 export default class Configure extends Command {
   static override summary = 'Apply additional configuration to the broker (strictly additive).';
@@ -26,7 +25,7 @@ export default class Configure extends Command {
     try {
       const inputName = flags['config-file'] ?? 'standard input';
       const inputText = readFileSync(flags['config-file'] ?? 0, 'utf8');
-      const result = await configure({ home: flags.home ?? brokerHome(), configPath: flags.config, inputText, inputName });
+      const result = await configure({ home: homeFrom(flags), configPath: flags.config, inputText, inputName });
       if (flags.json) {
         this.log(JSON.stringify(result, null, 2));
         return;

@@ -1,7 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { brokerFlags } from '../../cli/brokerFlags.js';
+import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { fatal, userMessage } from '../../cli/fatal.js';
-import { brokerHome } from '../../config/paths.js';
 import { createLogger, type LogLevel } from '../../log/Logger.js';
 import { BrokerServer } from '../../server/BrokerServer.js';
 
@@ -31,7 +30,7 @@ export default class Start extends Command {
     let server: BrokerServer;
     try {
       server = await BrokerServer.start({
-        home: flags.home ?? brokerHome(),
+        home: homeFrom(flags),
         configPath: flags.config,
         overrides: Object.keys(api).length ? { api } : undefined,
         log,
