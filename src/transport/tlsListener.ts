@@ -35,6 +35,8 @@ export class TlsListener {
       cert: opts.cert,
       key: opts.key,
       minVersion: 'TLSv1.2',
+      // Small request/response exchanges: Nagle would hold each answer back waiting for an ACK.
+      noDelay: true,
       handshakeTimeout: opts.handshakeTimeoutMs,
       ...alpn,
     });
