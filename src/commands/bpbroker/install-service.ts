@@ -1,6 +1,40 @@
-import { NotAvailableCommand } from '../../cli/notYet.js';
+import { Command } from '@oclif/core';
+import { brokerFlags } from '../../cli/brokerFlags.js';
+import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerHome } from '../../config/paths.js';
+import { installService, type InitSystem } from '../../service/installService.js';
+import { serviceFlags } from '../../service/serviceFlags.js';
 
-export default class InstallService extends NotAvailableCommand {
+export default class InstallService extends Command {
   static override summary = 'Register the broker to start at boot (does not start it).';
-  static override strict = false;
+  static override description =
+    'systemd: writes /etc/systemd/system/bpbroker.service (restarts on failure) and enables it. Without systemd: ' +
+    'writes /etc/init.d/bpbroker and enables it with update-rc.d or chkconfig. Windows: registers it with nssm. ' +
+    'Also creates etc/ and lib/ in the installation folder and saves the configuration there. Safe to run again.';
+  static override examples = [
+    'sudo <%= config.bin %> <%= command.id %>',
+    'sudo <%= config.bin %> <%= command.id %> && sudo systemctl start bpbroker',
+    '<%= config.bin %> <%= command.id %> --root /tmp/image --home /tmp/image/usr/local/bpbroker',
+    '<%= config.bin %> <%= command.id %> --dry-run',
+  ];
+  static override flags = { ...brokerFlags, ...serviceFlags };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(InstallService);
+    try {
+      const report = await installService({
+        home: flags.home ?? brokerHome(),
+        configPath: flags.config,
+        root: flags.root,
+        init: flags.init as InitSystem | undefined,
+        dryRun: flags['dry-run'] || undefined,
+      });
+      if (flags.json) this.log(JSON.stringify(report, null, 2));
+      else for (const step of report.steps) this.log(step);
+    } catch (err) {
+      const message = userMessage(err);
+      if (message === undefined) throw err;
+      return fatal(this, (err as NodeJS.ErrnoException).code === 'EACCES' ? `${message} (run it as root)` : message);
+    }
+  }
 }

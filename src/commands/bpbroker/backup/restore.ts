@@ -1,0 +1,39 @@
+import { Command, Flags } from '@oclif/core';
+import { brokerFlags } from '../../../cli/brokerFlags.js';
+import { fatal, userMessage } from '../../../cli/fatal.js';
+import { brokerHome } from '../../../config/paths.js';
+import { restoreBackup } from '../../../registry/backups.js';
+
+export default class BackupRestore extends Command {
+  static override summary = 'Replace the configuration file (and registry) with a backup; refused while the broker runs.';
+  static override description =
+    'The backup is validated first. The current state is saved as one more backup, so a restore can be undone. ' +
+    'The journal is removed: the restored file supersedes it. Stop the service first, restore, start it.';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --from bpbroker-20250102T030405Z.json',
+    '<%= config.bin %> <%= command.id %> --from /usr/local/bpbroker/etc/backups/bpbroker-20250102T030405Z.json',
+  ];
+  static override flags = {
+    ...brokerFlags,
+    from: Flags.string({ summary: 'Backup file: a path, or a name listed by `bpbroker backup list`.', required: true }),
+    json: Flags.boolean({ summary: 'Print what was done as JSON.' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(BackupRestore);
+    try {
+      const r = await restoreBackup({ home: flags.home ?? brokerHome(), configPath: flags.config, from: flags.from });
+      if (flags.json) {
+        this.log(JSON.stringify(r, null, 2));
+        return;
+      }
+      if (r.savedCurrent) this.log(`Saved the current configuration as ${r.savedCurrent}`);
+      this.log(`Restored ${r.path} from ${r.from}`);
+      if (r.journalRemoved) this.log('Removed the journal (the restored file supersedes it)');
+    } catch (err) {
+      const message = userMessage(err);
+      if (message === undefined) throw err;
+      return fatal(this, message);
+    }
+  }
+}

@@ -1,0 +1,19 @@
+import { Flags } from '@oclif/core';
+
+/** Flags of install-service and uninstall-service. */
+export const serviceFlags = {
+  root: Flags.string({
+    summary: 'Folder under which system files (/etc/...) are written (default /).',
+    description: 'For tests and image builds. Under any root but / the init system commands are printed, not run.',
+    env: 'BPBROKER_SYSTEM_ROOT',
+  }),
+  init: Flags.string({
+    summary: 'Init system to register with (default: detected).',
+    options: ['systemd', 'sysv', 'nssm'],
+  }),
+  'dry-run': Flags.boolean({
+    summary: 'Print the init system commands instead of running them (files are still written).',
+    env: 'BPBROKER_SERVICE_DRY_RUN',
+  }),
+  json: Flags.boolean({ summary: 'Print what was done as JSON.' }),
+};
