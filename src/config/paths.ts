@@ -30,6 +30,11 @@ export function lockPathFor(configPath: string): string {
   return join(dirname(configPath), `${baseWithoutJson(configPath)}.lock`);
 }
 
+/** What a running broker says about itself (ports, uptime, entries), for `bpbroker status`. */
+export function statusPathFor(configPath: string): string {
+  return join(dirname(configPath), `${baseWithoutJson(configPath)}.status.json`);
+}
+
 function baseWithoutJson(p: string): string {
   const base = p.split(/[\\/]/).pop() ?? p;
   return base.endsWith('.json') ? base.slice(0, -5) : base;

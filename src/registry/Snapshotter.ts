@@ -22,6 +22,9 @@ export class Snapshotter {
     private readonly delayMs = 500,
   ) {}
 
+  /** Called after each snapshot lands (the status file follows the registry with it). */
+  onSnapshot: () => void = () => {};
+
   /** Called after each change: one snapshot per `delayMs` at most, however many writes come. */
   schedule(): void {
     this.dirty = true;
@@ -60,5 +63,6 @@ export class Snapshotter {
     const text = serializeConfig(this.sections(), view.entries, view.revision);
     await writeConfigFile(this.path, text, () => this.registry.sync());
     await this.registry.dropJournalBefore(segment);
+    this.onSnapshot();
   }
 }

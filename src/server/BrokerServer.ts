@@ -16,6 +16,7 @@ import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { apiSettings } from './apiSettings.js';
+import { removeStatus, writeStatus } from './statusFile.js';
 
 export interface BrokerServerOptions {
   home: string;
@@ -29,23 +30,42 @@ export interface BrokerServerOptions {
  * A running broker: the registry and its file, the core, and the transports on one port number
  * (TLS on TCP for HTTP/1.1 and h2, discovery on UDP).
  */
+/** The running pieces of a broker, stopped in reverse order of start. */
+interface Parts {
+  broker: Broker;
+  configPath: string;
+  listenIp: string;
+  registry: Registry;
+  snapshotter: Snapshotter;
+  tls: TlsListener;
+  http: HttpServer;
+  discovery: DiscoveryResponder;
+  grpc: GrpcTransport;
+  /** The separate gRPC port when `grpc.listen_port` sets one; else the TLS port. */
+  grpcPort: number;
+  releaseLock: () => void;
+  log: Logger;
+}
+
 export class BrokerServer {
   private stopping: Promise<void> | undefined;
+  private readonly startedAt = new Date();
 
-  private constructor(
-    readonly broker: Broker,
-    readonly configPath: string,
-    private readonly registry: Registry,
-    private readonly snapshotter: Snapshotter,
-    private readonly tls: TlsListener,
-    private readonly http: HttpServer,
-    private readonly discovery: DiscoveryResponder,
-    private readonly grpc: GrpcTransport,
-    /** The separate gRPC port when `grpc.listen_port` sets one; else gRPC shares the TLS port. */
-    readonly grpcPort: number,
-    private readonly releaseLock: () => void,
-    private readonly log: Logger,
-  ) {}
+  private constructor(private readonly parts: Parts) {
+    parts.snapshotter.onSnapshot = () => this.publishStatus();
+  }
+
+  get broker(): Broker {
+    return this.parts.broker;
+  }
+
+  get configPath(): string {
+    return this.parts.configPath;
+  }
+
+  get grpcPort(): number {
+    return this.parts.grpcPort;
+  }
 
   static async start(opts: BrokerServerOptions): Promise<BrokerServer> {
     const { log } = opts;
@@ -115,7 +135,9 @@ export class BrokerServer {
           ? tls.port
           : await grpc.listenSeparate(api.host, separateGrpcPort, grpcServerCredentials(tlsMaterial));
       log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, entries: registry.size });
-      return new BrokerServer(broker, loaded.path, registry, snapshotter, tls, http, discovery, grpc, grpcPort, releaseLock, log);
+      const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, grpcPort, releaseLock, log });
+      server.publishStatus();
+      return server;
     } catch (err) {
       for (const c of cleanups.reverse()) await c();
       throw err;
@@ -123,7 +145,24 @@ export class BrokerServer {
   }
 
   get port(): number {
-    return this.tls.port;
+    return this.parts.tls.port;
+  }
+
+  /** Rewrites the status file `bpbroker status` reads; failures only cost the status display. */
+  publishStatus(): void {
+    const { registry, log } = this.parts;
+    if (this.stopping) return;
+    void writeStatus(this.configPath, {
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      config: this.configPath,
+      listenIp: this.parts.listenIp,
+      port: this.port,
+      grpcPort: this.grpcPort,
+      entries: registry.size,
+      revision: registry.revision,
+      extensions: [],
+    }).catch((err: unknown) => log.debug('cannot write the status file', { err }));
   }
 
   /**
@@ -135,21 +174,23 @@ export class BrokerServer {
   }
 
   private async doStop(graceMs: number): Promise<void> {
-    this.log.info('broker stopping');
-    this.grpc.setServing(false);
-    const closed = this.tls.close();
-    await this.discovery.close();
-    const grpcClosed = this.grpc.close();
-    const idle = setInterval(() => this.http.closeIdleConnections(), 50);
-    this.http.closeIdleConnections();
+    const { tls, http, discovery, grpc, snapshotter, registry, log } = this.parts;
+    log.info('broker stopping');
+    grpc.setServing(false);
+    const closed = tls.close();
+    await discovery.close();
+    const grpcClosed = grpc.close();
+    const idle = setInterval(() => http.closeIdleConnections(), 50);
+    http.closeIdleConnections();
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all([closed, grpcClosed]), deadline]);
     clearInterval(idle);
-    this.tls.destroyAll();
-    await this.snapshotter.close();
-    await this.registry.close();
-    this.releaseLock();
-    this.log.info('broker stopped');
+    tls.destroyAll();
+    await snapshotter.close();
+    await registry.close();
+    removeStatus(this.configPath);
+    this.parts.releaseLock();
+    log.info('broker stopped');
   }
 }
 

@@ -1,0 +1,48 @@
+import { Command, Flags } from '@oclif/core';
+import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
+import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerStatus, type StatusReport } from '../../server/brokerStatus.js';
+
+export default class Status extends Command {
+  static override summary = 'Tell whether a broker is running for this configuration, and what it serves.';
+  static override description = 'Exit status 0 when a broker is running and answering, 1 otherwise.';
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --config ./bpbroker.json --json'];
+  static override enableJsonFlag = true;
+  static override flags = { ...brokerFlags };
+
+  async run(): Promise<StatusReport> {
+    const { flags } = await this.parse(Status);
+    let report: StatusReport;
+    try {
+      report = await brokerStatus({ home: homeFrom(flags), configPath: flags.config });
+    } catch (err) {
+      const message = userMessage(err);
+      if (message === undefined) throw err;
+      return fatal(this, message);
+    }
+    if (!this.jsonEnabled()) this.log(describe(report));
+    if (!report.running || report.responding === false) process.exitCode = 1;
+    return report;
+  }
+}
+
+function describe(r: StatusReport): string {
+  if (!r.running) return `bpbroker is not running for ${r.config} (${r.entries} entries in the file)`;
+  if (r.port === undefined) return `bpbroker is running for ${r.config} (pid ${r.pid}), starting up`;
+  const ext = r.extensions.map((e) => `${e.namespace}${e.error ? ' (failed to load)' : ` (${e.methods.join(', ')})`}`);
+  return [
+    `bpbroker is running (pid ${r.pid}, up ${uptime(r.uptimeSecs ?? 0)})${r.responding ? '' : ' but not answering on its port'}`,
+    `  config:      ${r.config}`,
+    `  listening:   ${r.listenIp || '*'}:${r.port} TLS (HTTPS${r.grpcPort === r.port ? ' + gRPC' : ''}), UDP ${r.port} (discovery)`,
+    ...(r.grpcPort !== r.port ? [`  gRPC:        ${r.listenIp || '*'}:${r.grpcPort} TLS`] : []),
+    `  entries:     ${r.entries}`,
+    `  extensions:  ${ext.length ? ext.join(', ') : 'none'}`,
+  ].join('\n');
+}
+
+function uptime(secs: number): string {
+  const d = Math.floor(secs / 86400);
+  const h = Math.floor((secs % 86400) / 3600);
+  const m = Math.floor((secs % 3600) / 60);
+  return [d ? `${d}d` : '', h ? `${h}h` : '', m ? `${m}m` : '', `${secs % 60}s`].filter(Boolean).join(' ');
+}

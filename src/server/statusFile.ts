@@ -1,0 +1,34 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { atomicWriteFile } from '../registry/atomicWrite.js';
+import { statusPathFor } from '../config/paths.js';
+
+/** What a running broker publishes beside its configuration file, for `bpbroker status`. */
+export interface BrokerStatus {
+  pid: number;
+  startedAt: string;
+  config: string;
+  listenIp: string;
+  port: number;
+  grpcPort: number;
+  entries: number;
+  revision: number;
+  extensions: Array<{ namespace: string; methods: string[]; error?: string }>;
+  updatedAt: string;
+}
+
+export async function writeStatus(configPath: string, status: Omit<BrokerStatus, 'updatedAt'>): Promise<void> {
+  const text = `${JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2)}\n`;
+  await atomicWriteFile(statusPathFor(configPath), text, { mode: 0o644 });
+}
+
+export function readStatus(configPath: string): BrokerStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(statusPathFor(configPath), 'utf8')) as BrokerStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export function removeStatus(configPath: string): void {
+  rmSync(statusPathFor(configPath), { force: true });
+}

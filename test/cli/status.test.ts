@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
+import { call, qs } from '../helpers/https.js';
+
+describe('bpbroker status', () => {
+  it('reports a running broker with its port and entries, then a stopped one', async () => {
+    const home = tempDir();
+    try {
+      const b = await startBroker({ home });
+      await call(b.port, `/services/Register/?${qs({ name: 'one', data: '{}' })}`);
+      await new Promise((r) => setTimeout(r, 1200)); // the status follows the registry's snapshots
+      const running = await runCli(BPBROKER, ['status', '--json'], { env: { BPBROKER_HOME: home } });
+      expect(running.code).toBe(0);
+      const report = JSON.parse(running.stdout);
+      expect(report).toMatchObject({ running: true, responding: true, port: b.port, grpcPort: b.port, entries: 1, pid: b.proc.pid });
+      const text = await runCli(BPBROKER, ['status'], { env: { BPBROKER_HOME: home } });
+      expect(text.stdout).toContain(`127.0.0.1:${b.port}`);
+      await b.stop();
+      const stopped = await runCli(BPBROKER, ['status'], { env: { BPBROKER_HOME: home } });
+      expect(stopped.code).toBe(1);
+      expect(stopped.stdout).toContain('not running');
+      expect(stopped.stdout).toContain('1 entries');
+    } finally {
+      removeDir(home);
+    }
+  });
+});
