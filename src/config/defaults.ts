@@ -21,7 +21,9 @@ export function defaultSections(): Sections {
       request_timeout_secs: 60,
     },
     grpc: { listen_port: 0 },
-    worker: {},
+    // Extensions: time limit per call (a namespace's own `_timeout_secs` wins), heap limit per worker,
+    // and folders served besides $BPBROKER_HOME/lib.
+    worker: { timeout_secs: 30, memory_mb: 256, extension_dirs: [] },
     _global: { healthcheck_freq_sec: 10 },
     _config: { backup_freq_secs: 3600, backup_retain_n: 24 },
     ping: {},

@@ -8,6 +8,7 @@ const integer = (min: number, max: number): Rule => (v) =>
 const nonNegative: Rule = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'must be a number of 0 or more');
 const positive: Rule = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'must be a number above 0');
 const string: Rule = (v) => (typeof v === 'string' ? undefined : 'must be a string');
+const strings: Rule = (v) => (Array.isArray(v) && v.every((s) => typeof s === 'string') ? undefined : 'must be a list of strings');
 
 /** Known settings and what they must hold. Unknown keys are kept as they are (extensions own their sections). */
 const RULES: Record<string, Record<string, Rule>> = {
@@ -25,6 +26,7 @@ const RULES: Record<string, Record<string, Rule>> = {
     request_timeout_secs: positive,
   },
   grpc: { listen_port: integer(0, 65535) },
+  worker: { timeout_secs: positive, memory_mb: integer(0, 2 ** 20), extension_dirs: strings },
   _global: { healthcheck_freq_sec: nonNegative },
   _config: { backup_freq_secs: nonNegative, backup_retain_n: integer(0, 100000) },
 };
@@ -39,6 +41,7 @@ export function validateConfig(doc: unknown, file: string): asserts doc is Recor
     if (!isPlainObject(body)) fail(section, 'must be an object');
     const obj = body as Record<string, unknown>;
     if ('_access_key' in obj && typeof obj._access_key !== 'string') fail(`${section}._access_key`, 'must be a string');
+    if ('_timeout_secs' in obj && positive(obj._timeout_secs)) fail(`${section}._timeout_secs`, 'must be a number above 0');
     for (const [key, rule] of Object.entries(RULES[section] ?? {})) {
       if (!(key in obj)) continue;
       const why = rule(obj[key]);

@@ -1,0 +1,338 @@
+import { existsSync } from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Broker } from '../core/Broker.js';
+import { BrokerError } from '../core/BrokerError.js';
+import type { ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
+import type { Logger } from '../log/Logger.js';
+import { bundleExtension } from './bundle.js';
+import type { RegistryOp } from './protocol.js';
+import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
+import { WorkerFactory } from './WorkerFactory.js';
+import { WorkerSlot } from './WorkerSlot.js';
+
+export interface ExtensionHostOptions {
+  broker: Broker;
+  /** Extensions folders, in precedence order: a namespace found in an earlier folder wins. */
+  dirs: string[];
+  /** Reload on changes in the folders (chokidar). */
+  watch: boolean;
+  defaultTimeoutMs: number;
+  /** A namespace's own time limit; default: its config section's `_timeout_secs`. */
+  timeoutFor?: (namespace: string) => number | undefined;
+  /** V8 heap limit of each extension worker in MB (0: Node's default). */
+  memoryMb?: number;
+  /** How long a file must stay unchanged before it is reloaded (write finished). */
+  settleMs?: number;
+  log: Logger;
+}
+
+export interface ExtensionInfo {
+  namespace: string;
+  file: string;
+  methods: string[];
+  /** Why the newest version on disk did not load (the last good one, if any, still serves). */
+  error?: string;
+}
+
+interface Version {
+  source: ExtensionSource;
+  code: string;
+  methods: string[];
+}
+
+interface NamespaceState {
+  namespace: string;
+  /** The last version that loaded: what calls run. */
+  version: Version | undefined;
+  /** The worker serving `version`; started again on demand after a crash or a timeout. */
+  slot: WorkerSlot | undefined;
+  file: string;
+  error: string | undefined;
+  reloading: Promise<void> | undefined;
+  again: boolean;
+}
+
+/**
+ * Loads extensions from folders, runs each version in its own worker thread, and swaps versions as files change.
+ * Core reaches it only through ExtensionRunner.
+ */
+export class ExtensionHost implements ExtensionRunner {
+  private readonly states = new Map<string, NamespaceState>();
+  private readonly slots = new Set<WorkerSlot>();
+  private readonly watchers: FSWatcher[] = [];
+  private readonly debounces = new Map<string, NodeJS.Timeout>();
+  private readonly dirs: string[];
+  private readonly factory: WorkerFactory;
+  private closed = false;
+
+  constructor(private readonly opts: ExtensionHostOptions) {
+    this.dirs = opts.dirs.map((d) => resolve(d));
+    this.factory = new WorkerFactory(opts.memoryMb, true);
+  }
+
+  /** Loads every extension found, then (with `watch`) follows changes. */
+  async start(): Promise<void> {
+    if (this.opts.watch) {
+      for (const dir of this.dirs) {
+        if (!existsSync(dir)) this.opts.log.warn('extensions folder does not exist (yet); watching for it', { dir });
+        this.watchers.push(await this.watchDir(dir));
+      }
+    }
+    const names = new Set<string>();
+    for (const dir of this.dirs) for (const ns of namespacesIn(dir)) names.add(ns);
+    await Promise.all([...names].map((ns) => this.reload(ns)));
+  }
+
+  hasNamespace(namespace: string): boolean {
+    return this.states.get(namespace)?.version !== undefined;
+  }
+
+  hasMethod(namespace: string, method: string): boolean {
+    if (method.startsWith('_')) return false;
+    return this.states.get(namespace)?.version?.methods.includes(method) ?? false;
+  }
+
+  list(): ExtensionInfo[] {
+    return [...this.states.values()]
+      .sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0))
+      .map((s) => ({
+        namespace: s.namespace,
+        file: s.file,
+        methods: s.version?.methods ?? [],
+        ...(s.error !== undefined ? { error: s.error } : {}),
+      }));
+  }
+
+  async call(req: ExtensionRequest): Promise<ExtensionResponse> {
+    const st = this.states.get(req.namespace);
+    if (!st?.version) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
+    if (!this.hasMethod(req.namespace, req.method)) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized method');
+    const slot = await this.liveSlot(st, st.version);
+    const response = await slot.call(req.method, req.qs, req.requestingHost, this.configOf(req.namespace), this.timeoutMs(req.namespace));
+    return { ...response, statusMessage: reasonPhrase(response.statusMessage) };
+  }
+
+  /** Loads the namespace again from disk now (what a file change does); resolves when done, whatever the outcome. */
+  reload(namespace: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    let st = this.states.get(namespace);
+    if (!st) {
+      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, reloading: undefined, again: false };
+      this.states.set(namespace, st);
+    }
+    const state = st;
+    if (state.reloading) {
+      // Changes during a load are folded into one more load after it.
+      state.again = true;
+      return state.reloading;
+    }
+    state.reloading = (async () => {
+      do {
+        state.again = false;
+        await this.loadOnce(state);
+      } while (state.again && !this.closed);
+    })().finally(() => {
+      state.reloading = undefined;
+      if (!state.version && state.error === undefined && this.states.get(state.namespace) === state) this.states.delete(state.namespace);
+    });
+    return state.reloading;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.debounces.values()) clearTimeout(t);
+    await Promise.all(this.watchers.map((w) => w.close()));
+    await Promise.all([...this.states.values()].map((s) => s.reloading));
+    await Promise.all([...this.slots].map((s) => s.terminate()));
+    await this.factory.close();
+  }
+
+  private async loadOnce(st: NamespaceState): Promise<void> {
+    const { log } = this.opts;
+    const source = findSource(this.dirs, st.namespace);
+    if (!source) {
+      if (st.version) log.info('extension removed', { namespace: st.namespace, file: st.file });
+      st.slot?.retire();
+      st.slot = undefined;
+      st.version = undefined;
+      st.error = undefined;
+      return;
+    }
+    st.file = source.path;
+    let code: string;
+    try {
+      code = await bundleExtension(source.entry);
+    } catch (err) {
+      return this.loadFailed(st, source, err);
+    }
+    if (st.version && st.version.code === code && st.version.source.entry === source.entry) {
+      st.error = undefined;
+      return;
+    }
+    const slot = this.newSlot(st.namespace, source, code);
+    let methods: string[];
+    try {
+      methods = await slot.ready;
+    } catch (err) {
+      return this.loadFailed(st, source, err);
+    }
+    if (this.closed) return void slot.terminate();
+    const previous = st.slot;
+    const reloaded = st.version !== undefined;
+    st.version = { source, code, methods };
+    st.slot = slot;
+    st.error = undefined;
+    // Calls in flight finish on the old version; it ends when they are answered.
+    previous?.retire();
+    log.info(reloaded ? 'extension reloaded' : 'extension loaded', { namespace: st.namespace, file: source.path, methods });
+  }
+
+  private loadFailed(st: NamespaceState, source: ExtensionSource, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    st.error = message;
+    this.opts.log.warn(
+      st.version ? 'extension failed to load; the last good version keeps serving' : 'extension failed to load',
+      { namespace: st.namespace, file: source.path, error: message },
+    );
+  }
+
+  private newSlot(namespace: string, source: ExtensionSource, code: string): WorkerSlot {
+    const slot = new WorkerSlot(
+      { namespace, file: source.entry, code },
+      {
+        worker: this.factory.take(),
+        memoryMb: this.opts.memoryMb,
+        loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
+        registry: (op, name, data, host) => this.registryCall(op, name, data, host),
+        log: this.opts.log,
+        onUnhealthy: (s) => {
+          const st = this.states.get(s.init.namespace);
+          if (st?.slot === s) st.slot = undefined;
+        },
+      },
+    );
+    this.slots.add(slot);
+    void slot.stopped.then(() => this.slots.delete(slot));
+    return slot;
+  }
+
+  /** The worker for the namespace's last good version, started again if the previous one died or timed out. */
+  private async liveSlot(st: NamespaceState, version: Version): Promise<WorkerSlot> {
+    let slot = st.slot;
+    if (!slot?.usable) {
+      slot = this.newSlot(st.namespace, version.source, version.code);
+      st.slot = slot;
+    }
+    try {
+      await slot.ready;
+      return slot;
+    } catch (err) {
+      if (st.slot === slot) st.slot = undefined;
+      const why = err instanceof Error ? err.message : String(err);
+      this.opts.log.error('extension worker could not be started', { namespace: st.namespace, error: why });
+      throw new BrokerError('UNAVAILABLE', `Extension ${st.namespace} cannot be started`);
+    }
+  }
+
+  private timeoutMs(namespace: string): number {
+    const own = this.opts.timeoutFor ? this.opts.timeoutFor(namespace) : sectionTimeoutMs(this.opts.broker.settings[namespace]);
+    return own !== undefined && own > 0 ? own : this.opts.defaultTimeoutMs;
+  }
+
+  private configOf(namespace: string): Record<string, unknown> {
+    const { _access_key: _omit, ...rest } = this.opts.broker.settings[namespace] ?? {};
+    return rest;
+  }
+
+  /** Registry access from a worker: the caller's address stamps the write; the access key is not asked again. */
+  private async registryCall(op: RegistryOp, name: string, data: string | undefined, requestingHost: string): Promise<string | undefined> {
+    const { broker } = this.opts;
+    const ctx = { clientIp: requestingHost, trusted: true };
+    switch (op) {
+      case 'get':
+        try {
+          return (await broker.get(ctx, name)).json;
+        } catch (err) {
+          if (err instanceof BrokerError && err.code === 'NOT_FOUND') return undefined;
+          throw err;
+        }
+      case 'register':
+        return (await broker.register(ctx, name, data)).json;
+      case 'replace':
+        return (await broker.replace(ctx, name, data)).json;
+      case 'update':
+        return (await broker.update(ctx, name, data)).json;
+      case 'delete':
+        return String(await broker.delete(ctx, name));
+      default:
+        throw new BrokerError('INVALID_ARGUMENT', `Unknown registry operation ${String(op)}`);
+    }
+  }
+
+  private async watchDir(dir: string): Promise<FSWatcher> {
+    const settle = this.opts.settleMs ?? 100;
+    const watcher = watch(dir, {
+      ignoreInitial: true,
+      depth: 16,
+      // Hidden files (editor swap files, install temp copies) and installed packages are not extension code.
+      ignored: (p: string) => {
+        const rel = relative(dir, p);
+        return rel !== '' && rel.split(sep).some((seg) => seg.startsWith('.') || seg === 'node_modules');
+      },
+      awaitWriteFinish: { stabilityThreshold: settle, pollInterval: Math.max(10, Math.floor(settle / 4)) },
+    });
+    watcher.on('all', (event, p) => this.onFsEvent(dir, event, p));
+    watcher.on('error', (err) => this.opts.log.warn('extensions folder watch error', { dir, err }));
+    await new Promise<void>((r) => watcher.once('ready', () => r()));
+    return watcher;
+  }
+
+  private onFsEvent(dir: string, event: string, p: string): void {
+    const rel = relative(dir, p);
+    if (rel === '') {
+      // The folder itself came or went: look at everything again.
+      const names = new Set([...this.states.keys(), ...namespacesIn(dir)]);
+      for (const ns of names) this.schedule(ns);
+      return;
+    }
+    const segs = rel.split(sep);
+    const top = segs[0]!;
+    const ns = segs.length > 1 || event === 'addDir' || event === 'unlinkDir' ? top : namespaceOfFile(top);
+    if (ns === undefined || namespaceProblem(ns) !== undefined) return;
+    this.schedule(ns);
+  }
+
+  /** Several events of one save (or of copying a package folder) become one reload. */
+  private schedule(namespace: string): void {
+    if (this.closed) return;
+    clearTimeout(this.debounces.get(namespace));
+    const timer = setTimeout(() => {
+      this.debounces.delete(namespace);
+      void this.reload(namespace);
+    }, 20);
+    timer.unref();
+    this.debounces.set(namespace, timer);
+  }
+}
+
+function sectionTimeoutMs(section: Record<string, unknown> | undefined): number | undefined {
+  const secs = section?._timeout_secs;
+  return typeof secs === 'number' && Number.isFinite(secs) && secs > 0 ? secs * 1000 : undefined;
+}
+
+/** Node refuses reason phrases with control characters (and the broker would then answer nothing). */
+function reasonPhrase(text: string): string {
+  return text.replace(/[^\t\x20-\x7e\x80-\xff]/g, ' ');
+}
+
+export async function createExtensionHost(opts: ExtensionHostOptions): Promise<ExtensionHost> {
+  const host = new ExtensionHost(opts);
+  try {
+    await host.start();
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
+  return host;
+}

@@ -1,0 +1,182 @@
+import type { Worker } from 'node:worker_threads';
+import { BrokerError } from '../core/BrokerError.js';
+import type { ExtensionResponse } from '../core/types.js';
+import type { Logger } from '../log/Logger.js';
+import { ExtensionLoadError } from './bundle.js';
+import type { FromWorker, RegistryOp, ToWorker, WorkerInit } from './protocol.js';
+
+export type RegistryBridge = (op: RegistryOp, name: string, data: string | undefined, requestingHost: string) => Promise<string | undefined>;
+
+export interface SlotOptions {
+  /** A fresh worker thread (see WorkerFactory). */
+  worker: Worker;
+  /** Shown in the out-of-memory message. */
+  memoryMb?: number | undefined;
+  /** How long loading (top-level code) may take. */
+  loadTimeoutMs: number;
+  registry: RegistryBridge;
+  log: Logger;
+  /** The worker stopped by itself (crash, out of memory, process.exit) or a call ran out of time: stop using it. */
+  onUnhealthy: (slot: WorkerSlot) => void;
+}
+
+interface PendingCall {
+  resolve: (r: ExtensionResponse) => void;
+  reject: (e: BrokerError) => void;
+  timer: NodeJS.Timeout;
+}
+
+type SlotState = 'loading' | 'ready' | 'retired' | 'stopped';
+
+/**
+ * One worker thread running one version of one extension. Calls run concurrently in it (async methods
+ * interleave). Retiring it lets the calls in flight finish, then terminates it.
+ */
+export class WorkerSlot {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, PendingCall>();
+  private nextId = 1;
+  private state: SlotState = 'loading';
+  private exitReason: string | undefined;
+  /** Resolves once the thread has exited. */
+  readonly stopped: Promise<void>;
+  /** The public methods, once loaded; rejects with ExtensionLoadError. */
+  readonly ready: Promise<string[]>;
+
+  constructor(
+    readonly init: WorkerInit,
+    private readonly opts: SlotOptions,
+  ) {
+    const memoryMb = opts.memoryMb;
+    this.worker = opts.worker;
+    let resolveStopped!: () => void;
+    this.stopped = new Promise((r) => (resolveStopped = r));
+    this.ready = new Promise<string[]>((resolve, reject) => {
+      const loadTimer = setTimeout(() => {
+        reject(new ExtensionLoadError(`${init.file}: did not finish loading within ${opts.loadTimeoutMs / 1000} s`));
+        void this.terminate();
+      }, opts.loadTimeoutMs);
+      loadTimer.unref();
+      this.worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          clearTimeout(loadTimer);
+          if (this.state === 'loading') this.state = 'ready';
+          resolve(msg.methods);
+        } else if (msg.type === 'loadError') {
+          clearTimeout(loadTimer);
+          reject(new ExtensionLoadError(msg.message));
+          void this.terminate();
+        } else this.onMessage(msg);
+      });
+      this.worker.on('error', (err: Error & { code?: string }) => {
+        this.exitReason =
+          err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? `Extension ${init.namespace} ran out of memory${memoryMb ? ` (limit ${memoryMb} MB)` : ''}`
+            : `Extension ${init.namespace} crashed: ${err.message}`;
+        if (this.state === 'loading') reject(new ExtensionLoadError(`${init.file}: ${err.stack ?? err.message}`));
+      });
+      this.worker.on('exit', (code) => {
+        clearTimeout(loadTimer);
+        const unexpected = this.state !== 'stopped';
+        const reason = this.exitReason ?? `Extension ${init.namespace} worker exited (code ${code})`;
+        if (this.state === 'loading') reject(new ExtensionLoadError(`${init.file}: ${reason}`));
+        this.state = 'stopped';
+        for (const p of this.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(new BrokerError('INTERNAL', unexpected ? reason : `Extension ${init.namespace} was stopped`));
+        }
+        this.pending.clear();
+        resolveStopped();
+        if (unexpected) {
+          opts.log.warn('extension worker stopped unexpectedly; a fresh one serves the next call', { namespace: init.namespace, reason });
+          opts.onUnhealthy(this);
+        }
+      });
+    });
+    // Nobody may be waiting yet; the rejection is handled by whoever awaits `ready`.
+    this.ready.catch(() => undefined);
+    const msg: ToWorker = { type: 'init', init };
+    this.worker.postMessage(msg);
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get usable(): boolean {
+    return this.state === 'loading' || this.state === 'ready';
+  }
+
+  call(method: string, qs: Record<string, string>, requestingHost: string, config: Record<string, unknown>, timeoutMs: number): Promise<ExtensionResponse> {
+    if (!this.usable) return Promise.reject(new BrokerError('UNAVAILABLE', `Extension ${this.init.namespace} is restarting`));
+    const id = this.nextId++;
+    return new Promise<ExtensionResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new BrokerError('DEADLINE_EXCEEDED', `Extension method ${this.init.namespace}.${method} exceeded its time limit of ${timeoutMs / 1000} s`));
+        // The only way to stop JavaScript that may be spinning is to end its thread: no new calls go here.
+        this.opts.log.warn('extension call timed out; replacing its worker', { namespace: this.init.namespace, method, timeoutMs });
+        this.opts.onUnhealthy(this);
+        this.retire();
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      const msg: ToWorker = { type: 'call', id, method, qs, requestingHost, config };
+      this.worker.postMessage(msg);
+    });
+  }
+
+  /** No new calls; terminates once the calls in flight are answered (each is bounded by its time limit). */
+  retire(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'retired';
+    if (this.pending.size === 0) void this.terminate();
+  }
+
+  terminate(): Promise<void> {
+    if (this.state !== 'stopped') {
+      this.state = 'stopped';
+      void this.worker.terminate();
+    }
+    return this.stopped;
+  }
+
+  private settle(id: number, outcome: { response: ExtensionResponse } | { error: BrokerError }): void {
+    const p = this.pending.get(id);
+    if (!p) return; // already answered (timed out)
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if ('response' in outcome) p.resolve(outcome.response);
+    else p.reject(outcome.error);
+    if (this.state === 'retired' && this.pending.size === 0) void this.terminate();
+  }
+
+  private onMessage(msg: FromWorker): void {
+    switch (msg.type) {
+      case 'result':
+        this.settle(msg.id, { response: msg.response });
+        return;
+      case 'failure':
+        this.settle(msg.id, { error: new BrokerError('INTERNAL', msg.message) });
+        return;
+      case 'registry':
+        this.opts.registry(msg.op, msg.name, msg.data, msg.requestingHost).then(
+          (value) => this.reply({ type: 'registryReply', id: msg.id, ok: true, value }),
+          (err: unknown) => {
+            const e = BrokerError.from(err);
+            if (BrokerError.isUnexpected(err)) this.opts.log.error('extension registry call failed', { namespace: this.init.namespace, err });
+            this.reply({ type: 'registryReply', id: msg.id, ok: false, error: { code: e.code, message: e.message } });
+          },
+        );
+        return;
+      case 'log':
+        this.opts.log[msg.level](msg.message, { extension: this.init.namespace, ...msg.fields });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private reply(msg: ToWorker): void {
+    if (this.state !== 'stopped') this.worker.postMessage(msg);
+  }
+}
