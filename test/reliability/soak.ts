@@ -1,0 +1,25 @@
+import { appendFileSync } from 'node:fs';
+
+/** `npm run soak` sets BPBROKER_SOAK=1: the same suites run many more cycles and inputs. */
+export const SOAK = process.env.BPBROKER_SOAK === '1';
+
+/** Picks the short count for `npm test`, the long one for the soak. */
+export function runs(short: number, soak: number): number {
+  return SOAK ? soak : short;
+}
+
+export interface Figures {
+  suite: string;
+  cycles?: number;
+  acknowledged?: number;
+  lost?: number;
+  inputs?: number;
+  /** Times the broker process died on its own (not killed by the harness). */
+  crashes?: number;
+}
+
+/** Appends one line of figures to the soak report, when the soak script asked for one. */
+export function report(f: Figures): void {
+  const file = process.env.BPBROKER_SOAK_REPORT;
+  if (file) appendFileSync(file, `${JSON.stringify(f)}\n`);
+}
