@@ -1,6 +1,7 @@
 import type { Command } from '@oclif/core';
 import { ConfigError } from '../config/ConfigError.js';
 import { BrokerError } from '../core/BrokerError.js';
+import { JournalCorruptError } from '../registry/Journal.js';
 
 /** Known failures print as the old tools did, `Fatal error: MESSAGE` on stderr, exit 1; never a stack. */
 export function fatal(cmd: Command, message: string): never {
@@ -10,12 +11,13 @@ export function fatal(cmd: Command, message: string): never {
 
 /** The message to show for an error, or undefined when it is a bug (then oclif shows it in full). */
 export function userMessage(err: unknown): string | undefined {
-  if (err instanceof ConfigError || err instanceof BrokerError) return err.message;
+  if (err instanceof ConfigError || err instanceof BrokerError || err instanceof JournalCorruptError) return err.message;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (code === 'EADDRINUSE') return `Port ${e.port ?? ''} is already in use on ${e.address || 'this host'} (is another broker running?)`;
   if (code === 'EACCES' || code === 'EPERM') return `Permission denied: ${e.message}`;
   if (code === 'EADDRNOTAVAIL') return `Address ${e.address ?? ''} is not an address of this host`;
   if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return e.message;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `Storage is full (${e.message}); free some space and start again`;
   return undefined;
 }

@@ -202,9 +202,14 @@ interface Waiter {
   undo: () => void;
 }
 
+/** A damaged record before the end of the journal: not a torn tail, so the broker refuses to guess. */
 export class JournalCorruptError extends Error {
   constructor(readonly file: string, readonly offset: number) {
-    super(`Journal ${file} is corrupt at byte ${offset}`);
+    super(
+      `Journal ${file} is corrupt at byte ${offset}; the writes recorded from there on cannot be read. ` +
+        'To recover, either restore a backup (`bpbroker backup list`, then `bpbroker backup restore --from NAME`), ' +
+        'or move that file out of its folder to start from bpbroker.json and the rest of the journal (the writes only in that file are lost).',
+    );
   }
 }
 
