@@ -152,7 +152,8 @@ export class Broker {
   }
 
   private checkData(data: string | undefined): Record<string, unknown> {
-    if (data === undefined) throw new BrokerError('INVALID_ARGUMENT', 'Missing data parameter');
+    // A blank `data=` counts as missing, like a blank name (old clients' query parsing dropped blank values).
+    if (data === undefined || data === '') throw new BrokerError('INVALID_ARGUMENT', 'Missing data parameter');
     const value = parseEntryData(data);
     for (const reserved of ['last_write_ip', 'last_write_ts']) {
       if (Object.hasOwn(value, reserved)) throw new BrokerError('INVALID_ARGUMENT', `Used reserved data name ${reserved}`);

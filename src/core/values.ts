@@ -13,7 +13,7 @@ export function parseEntryData(text: string): Record<string, unknown> {
 
 /** Ping's rule: any JSON value echoes as parsed; text that is not JSON echoes as `{"_str": text}`. */
 export function parseAnyJson(text: string | undefined): unknown {
-  if (text === undefined) return null;
+  if (text === undefined || text === '') return null;
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -58,8 +58,8 @@ describe('Register', () => {
       expect(r.reason).toBe('Missing name parameter');
       expect(r.json).toEqual({ success: false, message: 'Missing name parameter', data: {} });
     }
-    for (const m of ['Register', 'Replace', 'Update']) {
-      const r = await svc(m, { name: 'nodata' });
+    for (const [m, params] of [['Register', {}], ['Replace', {}], ['Update', { data: '' }]] as const) {
+      const r = await svc(m, { name: 'nodata', ...params });
       expect(r.status).toBe(400);
       expect(r.reason).toBe('Missing data parameter');
     }
@@ -218,7 +218,7 @@ describe('transport and parameters', () => {
 
 describe('ping', () => {
   it('echoes the parsed value of any JSON type, text as _str, and null without data', async () => {
-    const cases: Array<[string | undefined, unknown]> = [['5', 5], ['[1,2]', [1, 2]], ['hello', { _str: 'hello' }], ['{"a":{"b":1}}', { a: { b: 1 } }], ['"s"', 's'], [undefined, null]];
+    const cases: Array<[string | undefined, unknown]> = [['5', 5], ['[1,2]', [1, 2]], ['hello', { _str: 'hello' }], ['{"a":{"b":1}}', { a: { b: 1 } }], ['"s"', 's'], [undefined, null], ['', null]];
     for (const [data, echoed] of cases) {
       const r = await call(b.port, `/ping/Ping/${data === undefined ? '' : `?${qs({ data })}`}`);
       expect(r.json).toEqual({ src: '127.0.0.1', data: echoed });
