@@ -104,6 +104,11 @@ export class ExtensionHost implements ExtensionRunner {
       }));
   }
 
+  /** Worker threads running extension code now (old versions still finishing calls included; the spare excluded). */
+  get liveWorkers(): number {
+    return this.slots.size;
+  }
+
   async call(req: ExtensionRequest): Promise<ExtensionResponse> {
     const st = this.states.get(req.namespace);
     if (!st?.version) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');

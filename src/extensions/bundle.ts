@@ -1,4 +1,4 @@
-import { dirname, isAbsolute } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Message, type Plugin } from 'esbuild';
 
@@ -46,13 +46,13 @@ export async function bundleExtension(entry: string): Promise<string> {
   } catch (err) {
     if (err instanceof ExtensionLoadError) throw err;
     const errors = (err as { errors?: Message[] }).errors;
-    if (Array.isArray(errors) && errors.length) throw new ExtensionLoadError(errors.map(formatMessage).join('\n'));
+    if (Array.isArray(errors) && errors.length) throw new ExtensionLoadError(errors.map((m) => formatMessage(m, dir)).join('\n'));
     throw new ExtensionLoadError(`${entry}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
-function formatMessage(m: Message): string {
-  const loc = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : '';
+function formatMessage(m: Message, dir: string): string {
+  const loc = m.location ? `${resolve(dir, m.location.file)}:${m.location.line}:${m.location.column + 1}: ` : '';
   return `${loc}${m.text}${m.location?.lineText ? `\n    ${m.location.lineText.trim()}` : ''}`;
 }
 

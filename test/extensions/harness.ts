@@ -1,0 +1,87 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+// Compiled code: the extension worker script is resolved beside the compiled host (run `npm run build` first).
+import { Broker } from '../../dist/src/core/Broker.js';
+import { defaultSections } from '../../dist/src/config/defaults.js';
+import { createExtensionHost, type ExtensionHost, type ExtensionHostOptions } from '../../dist/src/extensions/ExtensionHost.js';
+import { createLogger } from '../../dist/src/log/Logger.js';
+import { Registry } from '../../dist/src/registry/Registry.js';
+import { removeDir, tempDir } from '../helpers/broker.js';
+
+export interface InProcessBroker {
+  dir: string;
+  lib: string;
+  broker: Broker;
+  host: ExtensionHost;
+  logs: string[];
+  /** A legacy-style call; resolves to the extension's response or rejects with the BrokerError. */
+  call(ns: string, method: string, params?: Record<string, string>): Promise<{ status: number; statusMessage: string; contentType: string; body: string }>;
+  write(name: string, text: string): void;
+  close(): Promise<void>;
+}
+
+/** Registry + core + extension host, composed as the server does, with extensions in a temp folder. */
+export async function inProcessBroker(
+  files: Record<string, string>,
+  sections: Record<string, Record<string, unknown>>,
+  opts: Partial<Omit<ExtensionHostOptions, 'broker' | 'dirs' | 'log'>> = {},
+): Promise<InProcessBroker> {
+  const dir = tempDir('bpbroker-ext-');
+  const lib = join(dir, 'lib');
+  mkdirSync(lib);
+  const write = (name: string, text: string): void => {
+    mkdirSync(join(lib, name, '..'), { recursive: true });
+    writeFileSync(join(lib, name), text);
+  };
+  for (const [name, text] of Object.entries(files)) write(name, text);
+  const registry = await Registry.open({ journalDir: join(dir, 'journal'), snapshot: { revision: 0, entries: [] } });
+  const broker = new Broker(registry, { ...defaultSections(), ...sections }, { maxNameLength: 65536, maxEntryBytes: 1048576 });
+  const logs: string[] = [];
+  const host = await createExtensionHost({
+    broker,
+    dirs: [lib],
+    watch: true,
+    defaultTimeoutMs: 30_000,
+    log: createLogger('debug', (line) => logs.push(line)),
+    ...opts,
+  });
+  broker.attachExtensions(host);
+  return {
+    dir,
+    lib,
+    broker,
+    host,
+    logs,
+    async call(ns, method, params = {}) {
+      const r = await broker.dispatch({ clientIp: '127.0.0.1', accessKey: params.access_key }, ns, method, params);
+      if (r.kind !== 'extension') throw new Error(`not an extension answer: ${r.kind}`);
+      return r.response;
+    },
+    write,
+    async close() {
+      await host.close();
+      await registry.close();
+      removeDir(dir);
+    },
+  };
+}
+
+/** Polls until `check` holds; resolves to the milliseconds it took. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 5000, stepMs = 10): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** Settles a promise into a value or the error's code and message. */
+export async function outcome<T>(p: Promise<T>): Promise<T | { code: string; message: string }> {
+  try {
+    return await p;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    return { code: e.code ?? 'unknown', message: e.message ?? String(err) };
+  }
+}

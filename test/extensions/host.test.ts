@@ -1,0 +1,193 @@
+import { rmSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { inProcessBroker, outcome, waitFor, type InProcessBroker } from './harness.js';
+
+const ECHO = `export function Test(rh) { rh.data = { qs: rh.qs, src: rh.requestingHost(), v: 1 }; }
+export function _secret() { return 'hidden'; }
+export function Boom() { throw new Error('the disk is on fire'); }
+export async function Slow(rh) { await new Promise((r) => setTimeout(r, 5000)); rh.data = 'late'; }
+export function Loop() { for (;;) {} }
+export function Hog() { const a = []; for (let i = 0; ; i++) a.push({ i, s: 'x'.repeat(64) + i }); }
+export function Status(rh) { rh.status = 409; rh.status_message = 'Already there'; }
+export function Text(rh) { rh.contentType = 'text/plain'; return 'plain text'; }
+export async function Reg(rh) {
+  await rh.registry.update('ext-' + rh.qs.data, { by: 'ext' });
+  const e = await rh.registry.get('ext-' + rh.qs.data);
+  const missing = await rh.registry.get('nope');
+  let dup = '';
+  try { await rh.registry.register('ext-' + rh.qs.data, { again: true }); } catch (err) { dup = err.code + ' ' + err.message; }
+  rh.data = { e, missing: missing === undefined, dup, deleted: await rh.registry.delete('ext-' + rh.qs.data) };
+}
+`;
+
+let b: InProcessBroker | undefined;
+afterEach(async () => {
+  await b?.close();
+  b = undefined;
+});
+
+describe('extension host (in process, compiled code)', () => {
+  it('calls methods: echo, status, text, registry access, private and unknown methods', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: {} });
+    expect(b.host.list()).toEqual([{ namespace: 'echo', file: join(b.lib, 'echo.mjs'), methods: ['Boom', 'Hog', 'Loop', 'Reg', 'Slow', 'Status', 'Test', 'Text'] }]);
+    const r = await b.call('echo', 'Test', { data: 'hello' });
+    expect(r).toEqual({ status: 200, statusMessage: '', contentType: 'Application/json', body: JSON.stringify({ qs: { data: 'hello' }, src: '127.0.0.1', v: 1 }) });
+    expect(await b.call('echo', 'Status')).toMatchObject({ status: 409, statusMessage: 'Already there' });
+    expect(await b.call('echo', 'Text')).toMatchObject({ status: 200, contentType: 'text/plain', body: 'plain text' });
+    const reg = JSON.parse((await b.call('echo', 'Reg', { data: 'a' })).body);
+    expect(reg).toMatchObject({ e: { by: 'ext', last_write_ip: '127.0.0.1' }, missing: true, dup: "ALREADY_EXISTS Entry 'ext-a' already exists", deleted: true });
+    expect(await outcome(b.call('echo', '_secret'))).toEqual({ code: 'PERMISSION_DENIED', message: 'Unauthorized method' });
+    expect(await outcome(b.call('echo', 'Nope'))).toEqual({ code: 'PERMISSION_DENIED', message: 'Unauthorized method' });
+  });
+
+  it('checks the whitelist and the access key before the method', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO, 'other.mjs': ECHO }, { echo: { _access_key: 'k' } });
+    expect(await outcome(b.call('other', 'Test'))).toEqual({ code: 'PERMISSION_DENIED', message: 'Unauthorized package' });
+    expect(await outcome(b.call('echo', 'Test'))).toEqual({ code: 'UNAUTHENTICATED', message: 'Incorrect access key' });
+    expect(await outcome(b.call('echo', '_secret', { access_key: 'wrong' }))).toEqual({ code: 'UNAUTHENTICATED', message: 'Incorrect access key' });
+    expect((await b.call('echo', 'Test', { access_key: 'k' })).status).toBe(200);
+  });
+
+  it('a throwing method answers INTERNAL (500) with its message; the broker keeps serving', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: {} });
+    expect(await outcome(b.call('echo', 'Boom'))).toEqual({ code: 'INTERNAL', message: 'the disk is on fire' });
+    expect((await b.call('echo', 'Test')).status).toBe(200);
+  });
+
+  it('a slow method answers DEADLINE_EXCEEDED (504) at its time limit; per-namespace override wins', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: { _timeout_secs: 0.5 } }, { defaultTimeoutMs: 30_000 });
+    const t = Date.now();
+    expect(await outcome(b.call('echo', 'Slow'))).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(Date.now() - t).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - t).toBeLessThan(2000);
+    expect((await b.call('echo', 'Test')).status).toBe(200);
+  });
+
+  it('an infinite loop is stopped at the limit; the broker answers ping and other extensions promptly meanwhile', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO, 'other.mjs': ECHO }, { echo: { _timeout_secs: 1.5 }, other: {} });
+    const looping = outcome(b.call('echo', 'Loop'));
+    await new Promise((r) => setTimeout(r, 200));
+    const lags: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now();
+      const ping = await b.broker.dispatch({ clientIp: '127.0.0.1' }, 'ping', 'Ping', { data: String(i) });
+      expect(ping).toMatchObject({ kind: 'ping', ping: { data: i } });
+      expect((await b.call('other', 'Test')).status).toBe(200);
+      lags.push(performance.now() - t);
+    }
+    console.log(`ping + other extension during an infinite loop: max ${Math.max(...lags).toFixed(1)} ms`);
+    expect(Math.max(...lags)).toBeLessThan(200);
+    expect(await looping).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    // A fresh worker serves the namespace again.
+    expect((await b.call('echo', 'Test')).status).toBe(200);
+  });
+
+  it('a memory-hungry method hits the worker heap limit; the worker is replaced', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: {} }, { memoryMb: 48 });
+    const before = process.memoryUsage().heapUsed;
+    const res = await outcome(b.call('echo', 'Hog'));
+    expect(res).toMatchObject({ code: 'INTERNAL', message: expect.stringContaining('ran out of memory') });
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(32 * 1024 * 1024);
+    expect((await b.call('echo', 'Test')).status).toBe(200);
+    expect(b.logs.join('')).toContain('ran out of memory');
+  });
+
+  it('calls run concurrently within one namespace', async () => {
+    b = await inProcessBroker({ 'w.mjs': `export async function Wait(rh) { await new Promise((r) => setTimeout(r, 300)); return rh.qs.data; }` }, { w: {} });
+    const t = Date.now();
+    const all = await Promise.all(Array.from({ length: 20 }, (_, i) => b!.call('w', 'Wait', { data: String(i) })));
+    expect(all.map((r) => r.body)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+    expect(Date.now() - t).toBeLessThan(1500);
+  });
+
+  it('loads TypeScript, CommonJS and package folders with relative imports', async () => {
+    b = await inProcessBroker(
+      {
+        'typed.ts': `import type { RequestHandler } from 'bpbroker/extension';
+          interface Out { n: number; who: string }
+          export function Add(rh: RequestHandler): Out { return { n: Number(rh.qs.a) + Number(rh.qs.b), who: rh.RequestingHost() }; }`,
+        'legacy.cjs': `const os = require('os'); module.exports = { Platform(rh) { rh.data = typeof os.platform(); } };`,
+        'pkg/package.json': JSON.stringify({ main: 'main.mjs' }),
+        'pkg/main.mjs': `import { twice } from './lib/util.js'; export function Twice(rh) { return twice(Number(rh.qs.data)); }`,
+        'pkg/lib/util.js': `export const twice = (n) => n * 2;`,
+      },
+      { typed: {}, legacy: {}, pkg: {} },
+    );
+    expect(JSON.parse((await b.call('typed', 'Add', { a: '2', b: '3' })).body)).toEqual({ n: 5, who: '127.0.0.1' });
+    expect((await b.call('legacy', 'Platform')).body).toBe('string');
+    expect((await b.call('pkg', 'Twice', { data: '21' })).body).toBe('42');
+  });
+
+  it('hot reload: edit (new behaviour within 1 s), break (old keeps serving, log says why), delete (Unauthorized package)', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: {}, fresh: {} });
+    const v = async () => JSON.parse((await b!.call('echo', 'Test')).body).v as number;
+    expect(await v()).toBe(1);
+
+    b.write('echo.mjs', ECHO.replace('v: 1', 'v: 2'));
+    const tookEdit = await waitFor(async () => (await v()) === 2, 3000);
+    console.log(`edit picked up after ${tookEdit} ms`);
+    expect(tookEdit).toBeLessThan(1000);
+
+    b.write('echo.mjs', 'export function Test( {');
+    await waitFor(() => b!.host.list()[0]?.error !== undefined, 3000);
+    expect(await v()).toBe(2);
+    expect(b.logs.join('')).toMatch(/extension failed to load; the last good version keeps serving.*echo\.mjs:1/);
+
+    // A module that throws on import is a failed load too.
+    b.write('echo.mjs', `throw new Error('bad config at import');`);
+    await waitFor(() => /bad config at import/.test(b!.host.list().find((e) => e.namespace === 'echo')?.error ?? ''), 3000);
+    expect(await v()).toBe(2);
+
+    b.write('echo.mjs', ECHO.replace('v: 1', 'v: 3'));
+    await waitFor(async () => (await v()) === 3, 3000);
+    expect(b.host.list().find((e) => e.namespace === 'echo')?.error).toBeUndefined();
+
+    rmSync(join(b.lib, 'echo.mjs'));
+    const tookDelete = await waitFor(async () => (await outcome(b!.call('echo', 'Test')) as { message?: string }).message === 'Unauthorized package', 3000);
+    expect(tookDelete).toBeLessThan(1000);
+
+    // Adding a file makes a configured namespace callable.
+    b.write('fresh.js', `exports.Hi = () => 'hi';`);
+    await waitFor(async () => ((await outcome(b!.call('fresh', 'Hi'))) as { body?: string }).body === 'hi', 3000);
+
+    // Renaming it to a hidden name removes it.
+    renameSync(join(b.lib, 'fresh.js'), join(b.lib, '.fresh.js.bak'));
+    await waitFor(() => !b!.host.hasNamespace('fresh'), 3000);
+  });
+
+  it('a call in flight finishes on the old version across a reload', async () => {
+    b = await inProcessBroker({ 's.mjs': `export async function S() { await new Promise((r) => setTimeout(r, 800)); return 'old'; }` }, { s: {} });
+    const inflight = b.call('s', 'S');
+    await new Promise((r) => setTimeout(r, 50));
+    b.write('s.mjs', `export async function S() { return 'new'; }`);
+    await waitFor(async () => (await b!.call('s', 'S')).body === 'new', 3000);
+    expect((await inflight).body).toBe('old');
+  });
+
+  it('1,000 reloads do not grow memory without bound', async () => {
+    b = await inProcessBroker({ 'r.mjs': `export function V(rh) { rh.data = '0'; }` }, { r: {} });
+    const round = async (i: number): Promise<void> => {
+      b!.write('r.mjs', `export function V(rh) { rh.data = '${i}'; }`);
+      await b!.host.reload('r');
+      expect((await b!.call('r', 'V')).body).toBe(String(i));
+    };
+    const gc = (globalThis as { gc?: () => void }).gc;
+    for (let i = 1; i <= 50; i++) await round(i); // warm up allocator arenas and JIT
+    gc?.();
+    const before = process.memoryUsage();
+    const t = Date.now();
+    for (let i = 51; i <= 1050; i++) await round(i);
+    await new Promise((r) => setTimeout(r, 200));
+    gc?.();
+    const after = process.memoryUsage();
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    console.log(
+      `1000 reloads in ${Date.now() - t} ms: rss ${mb(before.rss)} -> ${mb(after.rss)} MB, heapUsed ${mb(before.heapUsed)} -> ${mb(after.heapUsed)} MB, live workers ${b.host.liveWorkers}`,
+    );
+    // A leaked worker per reload would cost ~10 MB each (10 GB); what remains is allocator slack.
+    expect(after.rss - before.rss).toBeLessThan(150 * 1048576);
+    expect(after.heapUsed - before.heapUsed).toBeLessThan(20 * 1048576);
+    expect(b.host.liveWorkers).toBeLessThanOrEqual(2);
+  }, 60_000);
+});
