@@ -65,7 +65,8 @@ export async function discover(opts: DiscoverOptions): Promise<DiscoveredBroker[
         socket.send(payload, t.port, t.host, (err) => {
           if (err) {
             clearTimeout(timer);
-            reject(new Error(`Cannot send discovery to ${t.host}:${t.port}: ${err.message}`));
+            const hint = (err as NodeJS.ErrnoException).code === 'ENETUNREACH' ? 'network unreachable (no route for it; give --address)' : err.message;
+            reject(new Error(`Cannot send discovery to ${t.host}:${t.port}: ${hint}`));
           }
         });
       }
