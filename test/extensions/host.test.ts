@@ -189,5 +189,5 @@ describe('extension host (in process, compiled code)', () => {
     expect(after.rss - before.rss).toBeLessThan(150 * 1048576);
     expect(after.heapUsed - before.heapUsed).toBeLessThan(20 * 1048576);
     expect(b.host.liveWorkers).toBeLessThanOrEqual(2);
-  }, 60_000);
+  }, 120_000);
 });
