@@ -19,7 +19,7 @@ afterAll(async () => {
   if (broker) removeDir(broker.home);
 });
 
-describe.concurrent('bpclient with access keys', () => {
+describe.concurrent('bpclient with access keys', { timeout: 120_000 }, () => {
   it('scripts pass the key before the command', async () => {
     const r = await bpclient(['--bpbroker', B, '--access-key', 'secret', 'service', 'replace', '--name', 'ossec', '--data', '10.0.0.5']);
     expect(r).toEqual({ code: 0, stdout: '10.0.0.5\n', stderr: '' });

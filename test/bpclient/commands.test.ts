@@ -22,7 +22,8 @@ afterAll(async () => {
 
 const ENTRY_RE = /"last_write_ip": "127\.0\.0\.1", "last_write_ts": \d+\}$/;
 
-describe.concurrent('bpclient', () => {
+// Each case spawns bpclient several times; on a busy machine that takes a while.
+describe.concurrent('bpclient', { timeout: 120_000 }, () => {
   it('lists its commands in --help', async () => {
     const r = await bpclient(['--help']);
     expect(r.code).toBe(0);
@@ -63,22 +64,30 @@ describe.concurrent('bpclient', () => {
     await bpclient(['-b', B, 'service', 'register', '--name', 'fmt1', '--data', '{"ip":"10.0.0.9","port":80,"tags":["a","b"],"note":"x, \\"y\\"","on":true,"none":null}']);
     const get = (...args: string[]) => bpclient(['-b', B, ...args, 'service', 'get', '--name', 'fmt1']);
 
-    const text = await get();
+    const [text, json, textCols, oneCol, jsonCols, csv, csvCols, csvNoHeader, csvMissing] = await Promise.all([
+      get(),
+      get('--format', 'json'),
+      get('-f', 'text', '--cols', 'ip', 'port'),
+      get('--cols', 'ip'),
+      get('-f', 'json', '--cols', 'ip', 'port'),
+      get('--format', 'csv'),
+      get('--format', 'csv', '--cols', 'ip', 'port'),
+      get('--format', 'csv-noheader', '--cols', 'ip', 'port'),
+      get('--format', 'csv-noheader', '--cols', 'missing'),
+    ]);
     expect(stampsAsTs(text.stdout)).toBe(
       '{"ip": "10.0.0.9", "port": 80, "tags": ["a", "b"], "note": "x, \\"y\\"", "on": true, "none": null, "last_write_ip": "127.0.0.1", "last_write_ts": TS}\n',
     );
-    expect((await get('--format', 'json')).stdout).toBe(text.stdout);
-    expect((await get('-f', 'text', '--cols', 'ip', 'port')).stdout).toBe('10.0.0.9 80\n');
-    expect((await get('--cols', 'ip')).stdout).toBe('10.0.0.9\n');
-    expect((await get('-f', 'json', '--cols', 'ip', 'port')).stdout).toBe('{"ip": "10.0.0.9", "port": 80}\n');
-
-    const csv = await get('--format', 'csv');
+    expect(json.stdout).toBe(text.stdout);
+    expect(textCols.stdout).toBe('10.0.0.9 80\n');
+    expect(oneCol.stdout).toBe('10.0.0.9\n');
+    expect(jsonCols.stdout).toBe('{"ip": "10.0.0.9", "port": 80}\n');
     expect(stampsAsTs(csv.stdout)).toBe(
       'ip,port,tags,note,on,none,last_write_ip,last_write_ts\r\n10.0.0.9,80,"[""a"", ""b""]","x, ""y""",True,,127.0.0.1,TS\r\n',
     );
-    expect((await get('--format', 'csv', '--cols', 'ip', 'port')).stdout).toBe('ip,port\r\n10.0.0.9,80\r\n');
-    expect((await get('--format', 'csv-noheader', '--cols', 'ip', 'port')).stdout).toBe('10.0.0.9,80\r\n');
-    expect((await get('--format', 'csv-noheader', '--cols', 'missing')).stdout).toBe('""\r\n');
+    expect(csvCols.stdout).toBe('ip,port\r\n10.0.0.9,80\r\n');
+    expect(csvNoHeader.stdout).toBe('10.0.0.9,80\r\n');
+    expect(csvMissing.stdout).toBe('""\r\n');
 
     const raw = await bpclient(['-b', B, 'service', 'get', '--name', 'fmt1', '--raw']);
     expect(raw.stdout).toMatch(/^\{"success": true, "message": "Success", "data": \{"ip": "10\.0\.0\.9", .*\}\}\n$/);
@@ -120,9 +129,10 @@ describe.concurrent('bpclient', () => {
       [['service', 'replace', '--name', 'e1', '--data', '{"last_write_ts":1}'], 'Used reserved data name last_write_ts'],
       [['service', 'get', '--name', '_access_key'], 'Reserved name _access_key'],
     ];
-    for (const [args, message] of cases) {
-      expect(await bpclient(['-b', B, ...args]), args.join(' ')).toEqual({ code: 1, stdout: '', stderr: `Fatal error: ${message}\n` });
-    }
+    const results = await Promise.all(cases.map(([args]) => bpclient(['-b', B, ...args])));
+    cases.forEach(([args, message], i) => {
+      expect(results[i], args.join(' ')).toEqual({ code: 1, stdout: '', stderr: `Fatal error: ${message}\n` });
+    });
   });
 
   it('execute prints the response body as is; other statuses are Response Error N', async () => {

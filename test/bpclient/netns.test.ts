@@ -74,7 +74,7 @@ async function brokerIn(ns: string, names: string[]): Promise<void> {
   });
 }
 
-describe.skipIf(skipReason !== undefined)('discover by broadcast across network namespaces', () => {
+describe.skipIf(skipReason !== undefined)('discover by broadcast across network namespaces', { timeout: 120_000 }, () => {
   beforeAll(() => {
     for (const ns of [CLIENT, ...SERVERS]) {
       ip('netns', 'add', ns);
