@@ -12,6 +12,7 @@ import { Snapshotter } from '../registry/Snapshotter.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
 import { createLegacyApp } from '../transport/http/legacyApi.js';
+import { answerProtocolErrors } from '../transport/http/protocolErrors.js';
 import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
@@ -96,22 +97,16 @@ export class BrokerServer {
           headersTimeout: api.headersTimeoutMs,
           requestTimeout: api.requestTimeoutMs,
           keepAliveTimeout: api.idleTimeoutMs,
+          // Header and request timeouts are only enforced when this check runs (Node's default: every 30 s,
+          // so a 10 s headers timeout let a slow client hold its connection for up to 40 s).
+          connectionsCheckingInterval: Math.min(1000, api.headersTimeoutMs),
         },
         app,
       );
       // This server never listens itself (the TLS listener hands it sockets), so start the connection
       // tracking that 'listening' would start: header/request timeouts and closeIdleConnections need it.
       http.emit('listening');
-      http.on('clientError', (err, socket) => {
-        // Malformed HTTP gets an answer, not a silent close (the original closed on most of them).
-        const code = (err as NodeJS.ErrnoException).code;
-        const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-        const message = status === 431 ? 'Request header too large' : status === 408 ? 'Request timeout' : 'Bad request';
-        if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
-          const body = JSON.stringify({ success: false, message, data: {} });
-          socket.end(`HTTP/1.1 ${status} ${message}\r\nContent-Type: Application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-        } else socket.destroy();
-      });
+      answerProtocolErrors(http);
 
       const grpc = createGrpcTransport(broker, log);
       cleanups.push(() => grpc.close());

@@ -8,10 +8,17 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge(limit);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    // The client went away or sent a malformed body (the connection is answered and closed elsewhere):
+    // its fault, not an unexpected error of ours.
+    if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new BrokerError('INVALID_ARGUMENT', 'Request body incomplete: connection closed');
+    throw err;
   }
   return Buffer.concat(chunks, size);
 }
