@@ -1,0 +1,2 @@
+export * from './procs.mjs';
+export { seedRegistry } from './seed.mjs';
