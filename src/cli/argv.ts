@@ -46,11 +46,11 @@ export function hoistGlobalFlags(argv: string[], spec: GlobalFlagSpec): string[]
 
 export const BPBROKER_GLOBALS: GlobalFlagSpec = {
   withValue: ['--config', '-c', '--home'],
-  commands: ['start', 'configure', 'install-service', 'uninstall-service', 'install-extension'],
+  commands: ['start', 'configure', 'install-service', 'uninstall-service', 'install-extension', 'status', 'backup'],
 };
 
 export const BPCLIENT_GLOBALS: GlobalFlagSpec = {
-  withValue: ['--bpbroker', '-b', '--access-key', '-a', '--format', '-f'],
+  withValue: ['--bpbroker', '-b', '--access-key', '-a', '--format', '-f', '--ca'],
   variadic: ['--cols'],
   boolean: ['--grpc'],
   commands: ['ping', 'service', 'execute', 'discover'],

@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Broker } from '../core/Broker.js';
 import type { Sections } from '../config/defaults.js';
 import { loadConfig } from '../config/loadConfig.js';
@@ -9,6 +9,7 @@ import { journalDirFor } from '../config/paths.js';
 import type { Logger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
+import { startBackups } from '../registry/backups.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
 import { createLegacyApp } from '../transport/http/legacyApi.js';
@@ -16,7 +17,10 @@ import { answerProtocolErrors } from '../transport/http/protocolErrors.js';
 import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
+import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
+import { libDir } from '../config/paths.js';
 import { apiSettings } from './apiSettings.js';
+import { workerSettings } from './workerSettings.js';
 import { removeStatus, writeStatus } from './statusFile.js';
 
 export interface BrokerServerOptions {
@@ -24,6 +28,8 @@ export interface BrokerServerOptions {
   configPath?: string | undefined;
   /** Command-line settings (`--port`, `--listen-ip`): used for this run, not written to the file. */
   overrides?: Sections | undefined;
+  /** Development folders of extensions (`start --watch DIR`), served beside $BPBROKER_HOME/lib. */
+  watchDirs?: string[] | undefined;
   log: Logger;
 }
 
@@ -42,6 +48,8 @@ interface Parts {
   http: HttpServer;
   discovery: DiscoveryResponder;
   grpc: GrpcTransport;
+  extensions: ExtensionHost;
+  backups: { stop(): void };
   /** The separate gRPC port when `grpc.listen_port` sets one; else the TLS port. */
   grpcPort: number;
   releaseLock: () => void;
@@ -52,8 +60,12 @@ export class BrokerServer {
   private stopping: Promise<void> | undefined;
   private readonly startedAt = new Date();
 
+  private readonly statusTimer: NodeJS.Timeout;
+
   private constructor(private readonly parts: Parts) {
     parts.snapshotter.onSnapshot = () => this.publishStatus();
+    // Extensions reload without registry writes: refresh the status now and then too.
+    this.statusTimer = setInterval(() => this.publishStatus(), 5000).unref();
   }
 
   get broker(): Broker {
@@ -89,6 +101,17 @@ export class BrokerServer {
       await snapshotter.writeNow();
 
       const broker = new Broker(registry, loaded.sections, { maxNameLength: api.maxNameLength, maxEntryBytes: api.maxEntryBytes });
+      const worker = workerSettings(loaded.sections, dirname(loaded.path));
+      const extensions = await createExtensionHost({
+        broker,
+        dirs: [libDir(opts.home), ...worker.extensionDirs, ...(opts.watchDirs ?? []).map((d) => resolve(d))],
+        watch: true,
+        defaultTimeoutMs: worker.timeoutMs,
+        memoryMb: worker.memoryMb,
+        log,
+      });
+      broker.attachExtensions(extensions);
+      cleanups.push(() => extensions.close());
       const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
       const app = createLegacyApp(broker, { maxBodyBytes: api.maxBodyBytes, log });
       const http = createHttpServer(
@@ -130,7 +153,9 @@ export class BrokerServer {
           ? tls.port
           : await grpc.listenSeparate(api.host, separateGrpcPort, grpcServerCredentials(tlsMaterial));
       log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, entries: registry.size });
-      const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, grpcPort, releaseLock, log });
+      const backupConfig = loaded.sections._config ?? {};
+      const backups = startBackups({ configPath: loaded.path, freqSecs: Number(backupConfig.backup_freq_secs ?? 3600), retain: Number(backupConfig.backup_retain_n ?? 24), log });
+      const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, extensions, backups, grpcPort, releaseLock, log });
       server.publishStatus();
       return server;
     } catch (err) {
@@ -156,7 +181,7 @@ export class BrokerServer {
       grpcPort: this.grpcPort,
       entries: registry.size,
       revision: registry.revision,
-      extensions: [],
+      extensions: this.parts.extensions.list().map(({ namespace, methods, error }) => ({ namespace, methods, ...(error ? { error } : {}) })),
     }).catch((err: unknown) => log.debug('cannot write the status file', { err }));
   }
 
@@ -169,8 +194,10 @@ export class BrokerServer {
   }
 
   private async doStop(graceMs: number): Promise<void> {
-    const { tls, http, discovery, grpc, snapshotter, registry, log } = this.parts;
+    const { tls, http, discovery, grpc, extensions, snapshotter, registry, log } = this.parts;
     log.info('broker stopping');
+    clearInterval(this.statusTimer);
+    this.parts.backups.stop();
     grpc.setServing(false);
     const closed = tls.close();
     await discovery.close();
@@ -181,6 +208,7 @@ export class BrokerServer {
     await Promise.race([Promise.all([closed, grpcClosed]), deadline]);
     clearInterval(idle);
     tls.destroyAll();
+    await extensions.close();
     await snapshotter.close();
     await registry.close();
     removeStatus(this.configPath);

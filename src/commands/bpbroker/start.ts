@@ -13,11 +13,17 @@ export default class Start extends Command {
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --config ./bpbroker.json --port 20443 --listen-ip 10.0.0.5',
     '<%= config.bin %> --config ./bpbroker.json <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --watch ./my-extensions',
   ];
   static override flags = {
     ...brokerFlags,
     port: Flags.integer({ char: 'p', summary: 'TCP and UDP port (overrides api.listen_port; 0 picks a free one).', min: 0, max: 65535 }),
     'listen-ip': Flags.string({ summary: 'Address to listen on (overrides api.listen_ip; empty means all).' }),
+    watch: Flags.string({
+      summary: 'Also serve extensions from this folder, reloading them on change (repeatable).',
+      description: 'For extension authors: edit a file in DIR and the next call runs the new version.',
+      multiple: true,
+    }),
     'log-level': Flags.string({ summary: 'Least severe log level shown.', options: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' }),
   };
 
@@ -33,6 +39,7 @@ export default class Start extends Command {
         home: homeFrom(flags),
         configPath: flags.config,
         overrides: Object.keys(api).length ? { api } : undefined,
+        watchDirs: flags.watch,
         log,
       });
     } catch (err) {
