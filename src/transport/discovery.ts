@@ -1,45 +1,68 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Broker } from '../core/Broker.js';
 import type { Logger } from '../log/Logger.js';
 
 const KEY_EXISTS = Buffer.from('Key Exists\n');
 /** Longest datagram looked at: a name can be long, but not longer than a UDP payload. */
 const MAX_NAME_BYTES = 65507;
+const LIMITED_BROADCAST = '255.255.255.255';
 
 /**
  * UDP discovery: a datagram holding a name (surrounding whitespace ignored) is answered with exactly
  * `Key Exists\n` when the registry holds that entry, and not at all otherwise.
+ *
+ * On Linux a socket bound to one address does not receive broadcasts, so a broker listening on a specific
+ * IPv4 address also binds 255.255.255.255 to hear clients' broadcasts; its answers still leave from the
+ * listening address, which the client takes as the broker's.
  */
 export class DiscoveryResponder {
-  private constructor(private readonly socket: Socket) {}
+  private constructor(private readonly sockets: Socket[]) {}
 
   static async bind(broker: Broker, host: string, port: number, log: Logger): Promise<DiscoveryResponder> {
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
-    socket.on('message', (msg, rinfo) => {
+    const main = await bindSocket(host, port);
+    const sockets = [main];
+    const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       if (msg.length > MAX_NAME_BYTES) return;
       const name = msg.toString('utf8').trim();
       if (!broker.discoverable(name)) return;
-      socket.send(KEY_EXISTS, rinfo.port, rinfo.address, (err) => {
+      main.send(KEY_EXISTS, rinfo.port, rinfo.address, (err) => {
         if (err) log.debug('discovery reply failed', { to: rinfo.address, err: err.message });
       });
-    });
-    socket.on('error', (err) => log.warn('discovery socket error', { err: err.message }));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ port, address: host || undefined, exclusive: true }, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new DiscoveryResponder(socket);
+    };
+    if (isIPv4(host) && host !== '0.0.0.0') {
+      try {
+        sockets.push(await bindSocket(LIMITED_BROADCAST, main.address().port));
+      } catch (err) {
+        log.warn('cannot listen for discovery broadcasts; only datagrams sent to the listening address are answered', {
+          err: (err as Error).message,
+        });
+      }
+    }
+    for (const s of sockets) {
+      s.on('message', onMessage);
+      s.on('error', (err) => log.warn('discovery socket error', { err: err.message }));
+    }
+    return new DiscoveryResponder(sockets);
   }
 
   get port(): number {
-    return this.socket.address().port;
+    return this.sockets[0]!.address().port;
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+  async close(): Promise<void> {
+    await Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
+}
+
+async function bindSocket(host: string, port: number): Promise<Socket> {
+  const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind({ port, address: host || undefined, exclusive: true }, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return socket;
 }

@@ -47,13 +47,13 @@ function inNs(ns: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<
   });
 }
 
-/** Starts a broker on 0.0.0.0:20443 inside `ns` whose registry holds `names`. */
-async function brokerIn(ns: string, names: string[]): Promise<void> {
+/** Starts a broker on `listenIp`:20443 inside `ns` whose registry holds `names`. */
+async function brokerIn(ns: string, names: string[], listenIp = '0.0.0.0'): Promise<void> {
   const home = tempDir();
   homes.push(home);
   const services = Object.fromEntries(names.map((n) => [n, { role: ns }]));
   expect((await bpbroker(['configure'], { BPBROKER_HOME: home }, JSON.stringify({ services }))).code).toBe(0);
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, BPBROKER, 'start', '--port', '20443', '--listen-ip', '0.0.0.0', '--log-level', 'warn'], {
+  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, BPBROKER, 'start', '--port', '20443', '--listen-ip', listenIp, '--log-level', 'warn'], {
     env: { ...process.env, BPBROKER_HOME: home },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -130,7 +130,8 @@ describe.skipIf(skipReason !== undefined)('discover by broadcast across network 
   });
 
   it('--all lists every broker that answers and warns about a split brain', async () => {
-    await brokerIn(SERVERS[1]!, ['app-cluster2', 'shared']);
+    // Bound to its own address, this broker must still hear broadcasts.
+    await brokerIn(SERVERS[1]!, ['app-cluster2', 'shared'], '10.77.0.2');
     const one = await inNs(CLIENT, [BPCLIENT, 'discover', '--name', 'app-cluster2', '--all', '--timeout', '1']);
     expect(one).toEqual({ code: 0, stdout: '10.77.0.2\n', stderr: '' });
     const both = await inNs(CLIENT, [BPCLIENT, 'discover', '--name', 'shared', '--all', '--timeout', '1']);
