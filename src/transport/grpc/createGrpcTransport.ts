@@ -10,6 +10,7 @@ import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
 import { extensionService, pingService, registryService } from './brokerServices.js';
 import { loadReflectionDescriptors } from './protoDescriptors.js';
+import { rejectMalformedRequests } from './malformedRequests.js';
 
 /** Fully qualified names of our services, as health checks and reflection name them. */
 export const SERVICE_NAMES = ['bpbroker.v1.RegistryService', 'bpbroker.v1.PingService', 'bpbroker.v1.ExtensionService'] as const;
@@ -39,6 +40,7 @@ export interface GrpcTransportOptions {
 export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTransportOptions = {}): GrpcTransport {
   const graceMs = opts.shutdownGraceMs ?? 5000;
   const server = new grpc.Server();
+  rejectMalformedRequests(server);
   server.addService(RegistryServiceService, registryService(broker, log));
   server.addService(PingServiceService, pingService(broker, log));
   server.addService(ExtensionServiceService, extensionService(broker, log));
