@@ -4,6 +4,7 @@ import { atomicWriteFile } from '../registry/atomicWrite.js';
 import { ConfigError } from './ConfigError.js';
 import { REGISTRY_SECTION, type Sections } from './defaults.js';
 import { isPlainObject } from './merge.js';
+import { CHECKSUM_KEY, entriesChecksum, parseOwnLayout } from './ownLayout.js';
 import { validateConfig } from './validate.js';
 
 /**
@@ -15,6 +16,8 @@ export interface ConfigDocument {
   entries: Map<string, Entry>;
   /** Registry revision the file was written at (0 for files written by other tools). */
   revision: number;
+  /** Written by this broker and unchanged since (its entry checksum matched). */
+  ownLayout?: boolean;
 }
 
 /** Reads and validates a configuration file; undefined when it does not exist. */
@@ -30,6 +33,8 @@ export function readConfigFile(path: string): ConfigDocument | undefined {
 }
 
 export function parseConfigText(text: string, path: string): ConfigDocument {
+  const own = parseOwnLayout(text, path);
+  if (own) return own;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -89,6 +94,7 @@ export function serializeConfig(sections: Sections, entries: Iterable<Entry>, re
   if (!names.includes('services')) names.push('services');
   const parts: string[] = [];
   const revLines: string[] = [];
+  let entryLines = '';
   for (const name of names) {
     if (name === 'services') {
       const lines: string[] = [];
@@ -98,13 +104,16 @@ export function serializeConfig(sections: Sections, entries: Iterable<Entry>, re
         lines.push(`    ${key}: ${e.json}`);
         revLines.push(`      ${key}: [${e.createRevision}, ${e.modRevision}]`);
       }
-      parts.push(lines.length ? `  "services": {\n${lines.join(',\n')}\n  }` : '  "services": {}');
+      entryLines = lines.join(',\n');
+      parts.push(lines.length ? `  "services": {\n${entryLines}\n  }` : '  "services": {}');
     } else {
       parts.push(`  ${JSON.stringify(name)}: ${indent(JSON.stringify(sections[name], null, 2))}`);
     }
   }
   const revisions = revLines.length ? `{\n${revLines.join(',\n')}\n    }` : '{}';
-  parts.push(`  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n    "revisions": ${revisions}\n  }`);
+  // The checksum lets the next start take the entry lines as written (see ownLayout.ts).
+  const checksum = `    "${CHECKSUM_KEY}": ${entriesChecksum(entryLines)},\n`;
+  parts.push(`  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n${checksum}    "revisions": ${revisions}\n  }`);
   out.push(parts.join(',\n'), '}\n');
   return out.join('\n');
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Entry } from '../registry/Entry.js';
-import { readConfigFile } from './ConfigFile.js';
+import { isDeepStrictEqual } from 'node:util';
+import { readConfigFile, type ConfigDocument } from './ConfigFile.js';
 import { defaultSections, type Sections } from './defaults.js';
 import { deepMerge } from './merge.js';
 import { globalConfigPath } from './paths.js';
@@ -22,6 +23,11 @@ export interface LoadedConfig {
   sections: Sections;
   entries: Map<string, Entry>;
   revision: number;
+  /**
+   * The file already holds exactly what would be written back (sections with every default, the entries, the
+   * revision): a start with nothing to fold from the journal need not rewrite it.
+   */
+  upToDate: boolean;
 }
 
 /** Loads the layers: embedded defaults < global file < `--config` file < command-line overrides. */
@@ -32,15 +38,21 @@ export function loadConfig(src: ConfigSource): LoadedConfig {
   let entries = new Map<string, Entry>();
   let revision = 0;
   const layers = path === globalPath ? [globalPath] : [globalPath, path];
+  let read = 0;
+  let pathDoc: ConfigDocument | undefined;
   for (const file of layers) {
     const doc = readConfigFile(file);
     if (!doc) continue;
+    read++;
+    if (file === path) pathDoc = doc;
     sections = deepMerge(sections, doc.sections) as Sections;
     // Entries are whole values: a later layer's entry replaces an earlier one, it does not merge into it.
-    entries = new Map([...entries, ...doc.entries]);
+    entries = entries.size === 0 ? doc.entries : new Map([...entries, ...doc.entries]);
     if (file === path) revision = doc.revision;
   }
+  // One layer only (a global file under --config would add to what is written) and nothing added by defaults.
+  const upToDate = read === 1 && pathDoc?.ownLayout === true && isDeepStrictEqual(pathDoc.sections, sections);
   for (const e of entries.values()) revision = Math.max(revision, e.modRevision);
   const runtime = src.overrides ? (deepMerge(sections, src.overrides) as Sections) : sections;
-  return { path, fileSections: sections, sections: runtime, entries, revision };
+  return { path, fileSections: sections, sections: runtime, entries, revision, upToDate };
 }
