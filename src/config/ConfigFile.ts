@@ -4,7 +4,8 @@ import { atomicWriteFile } from '../registry/atomicWrite.js';
 import { ConfigError } from './ConfigError.js';
 import { REGISTRY_SECTION, type Sections } from './defaults.js';
 import { isPlainObject } from './merge.js';
-import { CHECKSUM_KEY, entriesChecksum, parseOwnLayout } from './ownLayout.js';
+import { ConfigWriter } from './ConfigWriter.js';
+import { parseOwnLayout } from './ownLayout.js';
 import { validateConfig } from './validate.js';
 
 /**
@@ -85,44 +86,15 @@ function splitDocument(doc: Record<string, Record<string, unknown>>): ConfigDocu
 }
 
 /**
- * Writes the file text. Sections are indented for people; each registry entry takes one line, from the JSON
- * it is stored as, so the cost is a concatenation rather than a re-serialization of every entry.
+ * The file text. Sections are indented for people; each registry entry takes one line, from the JSON it is
+ * stored as, so the cost is a concatenation rather than a re-serialization of every entry. The snapshotter
+ * keeps one ConfigWriter, which also reuses the lines of entries that did not change.
  */
 export function serializeConfig(sections: Sections, entries: Iterable<Entry>, revision: number): string {
-  const out: string[] = ['{'];
-  const names = Object.keys(sections);
-  if (!names.includes('services')) names.push('services');
-  const parts: string[] = [];
-  const revLines: string[] = [];
-  let entryLines = '';
-  for (const name of names) {
-    if (name === 'services') {
-      const lines: string[] = [];
-      for (const [k, v] of Object.entries(sections.services ?? {})) lines.push(`    ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
-      for (const e of entries) {
-        const key = JSON.stringify(e.name);
-        lines.push(`    ${key}: ${e.json}`);
-        revLines.push(`      ${key}: [${e.createRevision}, ${e.modRevision}]`);
-      }
-      entryLines = lines.join(',\n');
-      parts.push(lines.length ? `  "services": {\n${entryLines}\n  }` : '  "services": {}');
-    } else {
-      parts.push(`  ${JSON.stringify(name)}: ${indent(JSON.stringify(sections[name], null, 2))}`);
-    }
-  }
-  const revisions = revLines.length ? `{\n${revLines.join(',\n')}\n    }` : '{}';
-  // The checksum lets the next start take the entry lines as written (see ownLayout.ts).
-  const checksum = `    "${CHECKSUM_KEY}": ${entriesChecksum(entryLines)},\n`;
-  parts.push(`  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n${checksum}    "revisions": ${revisions}\n  }`);
-  out.push(parts.join(',\n'), '}\n');
-  return out.join('\n');
-}
-
-function indent(text: string): string {
-  return text.replace(/\n/g, '\n  ');
+  return new ConfigWriter().serialize(sections, entries, revision).toString('utf8');
 }
 
 /** Atomically replaces the file (mode 0600: it holds access keys). */
-export function writeConfigFile(path: string, text: string, beforeRename?: () => Promise<void>): Promise<void> {
+export function writeConfigFile(path: string, text: string | Buffer, beforeRename?: () => Promise<void>): Promise<void> {
   return atomicWriteFile(path, text, { mode: 0o600, beforeRename });
 }

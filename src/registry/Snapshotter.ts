@@ -1,4 +1,5 @@
-import { serializeConfig, writeConfigFile } from '../config/ConfigFile.js';
+import { writeConfigFile } from '../config/ConfigFile.js';
+import { ConfigWriter } from '../config/ConfigWriter.js';
 import type { Sections } from '../config/defaults.js';
 import type { Logger } from '../log/Logger.js';
 import type { Registry } from './Registry.js';
@@ -13,6 +14,8 @@ export class Snapshotter {
   private running: Promise<void> | undefined;
   private dirty = false;
   private closed = false;
+  /** Remembers encoded entry lines between snapshots. */
+  private readonly writer = new ConfigWriter();
 
   constructor(
     private readonly path: string,
@@ -60,7 +63,7 @@ export class Snapshotter {
   private async snapshot(): Promise<void> {
     const segment = await this.registry.rotateJournal();
     const view = this.registry.view();
-    const text = serializeConfig(this.sections(), view.entries, view.revision);
+    const text = this.writer.serialize(this.sections(), view.entries, view.revision);
     await writeConfigFile(this.path, text, () => this.registry.sync());
     await this.registry.dropJournalBefore(segment);
     this.onSnapshot();
