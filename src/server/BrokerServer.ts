@@ -132,7 +132,7 @@ export class BrokerServer {
       http.emit('listening');
       answerProtocolErrors(http);
 
-      const grpc = createGrpcTransport(broker, log);
+      const grpc = createGrpcTransport(broker, log, { idleTimeoutMs: api.idleTimeoutMs });
       cleanups.push(() => grpc.close());
       const separateGrpcPort = grpcListenPort(loaded.sections);
       const { tls, discovery } = await bindPorts(api.host, api.port, (port) =>

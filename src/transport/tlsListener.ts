@@ -47,8 +47,13 @@ export class TlsListener {
       if (socket.alpnProtocol === 'h2' && opts.onH2) opts.onH2(socket);
       else opts.onHttp1(socket);
     });
-    // Failed handshakes (port scans, plain HTTP, wrong protocol) are the client's problem, not ours.
-    server.on('tlsClientError', (err) => opts.log.debug('TLS handshake failed', { err: err.message }));
+    // Failed handshakes (port scans, plain HTTP, wrong protocol) are the client's problem, not ours. The socket
+    // must be closed here: with a listener on this event Node leaves it open, so a client that never finished
+    // its handshake held the connection past handshakeTimeout, forever.
+    server.on('tlsClientError', (err, socket) => {
+      opts.log.debug('TLS handshake failed', { err: err.message });
+      socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: opts.host || undefined, port: opts.port, exclusive: true }, () => {

@@ -30,6 +30,8 @@ export interface GrpcTransport {
 export interface GrpcTransportOptions {
   /** How long close() lets running calls finish before cutting them off. */
   shutdownGraceMs?: number;
+  /** Connections without a call for this long are closed (GOAWAY; clients reconnect when they need to). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -39,7 +41,8 @@ export interface GrpcTransportOptions {
  */
 export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTransportOptions = {}): GrpcTransport {
   const graceMs = opts.shutdownGraceMs ?? 5000;
-  const server = new grpc.Server();
+  // Without an idle limit, a client that opens h2 and then sends nothing holds its connection forever.
+  const server = new grpc.Server(opts.idleTimeoutMs ? { 'grpc.max_connection_idle_ms': opts.idleTimeoutMs } : {});
   rejectMalformedRequests(server);
   server.addService(RegistryServiceService, registryService(broker, log));
   server.addService(PingServiceService, pingService(broker, log));
