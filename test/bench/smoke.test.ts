@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/broker.js';
+
+interface Side {
+  label: string;
+  rps?: number;
+  readyMs?: number;
+  rssMb?: number;
+}
+interface Result {
+  id: string;
+  skipped?: string;
+  ratio?: number;
+  sides?: Side[];
+}
+
+/**
+ * The bench is not a test (no timed assertions): this runs its quick mode, about a second per scenario, so that
+ * it cannot rot. Every scenario must produce numbers, or say why it was skipped (etcd or extensions absent).
+ */
+describe('npm run bench -- --quick', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpbroker-bench-smoke-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs every scenario and reports a number for each', async () => {
+    const out = join(dir, 'latest.json');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const proc = spawn(process.execPath, [join(ROOT, 'bench/run.mjs'), '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let o = '';
+      let e = '';
+      proc.stdout.on('data', (d: Buffer) => (o += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (e += d.toString()));
+      proc.on('close', (c) => resolve({ code: c, stdout: o, stderr: e }));
+    });
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('share');
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { results: Result[] };
+    const ids = report.results.map((r) => r.id);
+    for (const id of ['https-get', 'grpc-get', 'register-1', 'update-1', 'register-64', 'update-64', 'discovery', 'extension', 'startup', 'big-writes']) {
+      expect(ids, id).toContain(id);
+    }
+    for (const r of report.results) {
+      expect(stdout).toContain(r.id);
+      if (r.skipped) continue;
+      for (const s of r.sides ?? []) {
+        const value = r.id === 'startup' ? s.readyMs! + s.rssMb! : s.rps!;
+        expect(Number.isFinite(value) && value > 0, `${r.id} ${s.label}`).toBe(true);
+      }
+      if (r.ratio !== undefined) expect(Number.isFinite(r.ratio), r.id).toBe(true);
+    }
+  }, 240_000);
+});
