@@ -4,7 +4,7 @@ import { runCrashCycles } from './crash-harness.js';
 import { report, runs, SOAK } from './soak.js';
 
 describe('crash consistency under SIGKILL', () => {
-  const cycles = runs(5, 50);
+  const cycles = runs(5, Number(process.env.BPBROKER_SOAK_CYCLES ?? 50));
   it(`keeps every acknowledged write and never half-applies one, over ${cycles} kills`, { timeout: SOAK ? 1_200_000 : 60_000 }, async () => {
     const home = tempDir('bpbroker-crash-');
     const seed = Number(process.env.BPBROKER_SEED ?? Date.now() % 2 ** 31);

@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
-import { BPBROKER, removeDir, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
+import { BPBROKER, removeDir, ROOT, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
 import { rawRequest } from './raw.js';
 
@@ -209,5 +209,29 @@ describe('TLS', () => {
     expect(await handshake({ maxVersion: 'TLSv1.2' })).toBe('TLSv1.2');
     expect(await handshake({ maxVersion: 'TLSv1.3' })).toBe('TLSv1.3');
     expect((await call(b.port, '/ping/Ping/?data=1')).json.data).toBe(1);
+  });
+
+  it('ships no private key: each installation generates its own (fixed)', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+    for (const entry of pkg.files) {
+      const path = join(ROOT, entry);
+      const files = statSync(path, { throwIfNoEntry: false })?.isDirectory() ? filesUnder(path).map((f) => join(path, f)) : statSync(path, { throwIfNoEntry: false }) ? [path] : [];
+      for (const f of files) expect(readFileSync(f, 'latin1'), f).not.toMatch(/PRIVATE KEY-----/);
+    }
+    const fingerprint = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(s.getPeerCertificate().fingerprint256);
+          s.destroy();
+        });
+        s.on('error', reject);
+      });
+    const other = await startBroker();
+    try {
+      expect(await fingerprint(other.port)).not.toBe(await fingerprint(b.port));
+    } finally {
+      await other.stop();
+      removeDir(other.home);
+    }
   });
 });
