@@ -91,6 +91,10 @@ describe('gRPC under hostile messages', () => {
       }),
       { numRuns: runs(300, 5000) },
     );
+    // Deep nesting is refused as the client's error, not an overflow in the broker.
+    const deep = `{"a":${'['.repeat(30_000)}${']'.repeat(30_000)}}`;
+    await expect(typed.register('deep', deep)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/nested too deeply/) });
+    await expect(typed.ping(deep)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect((await typed.get('fuzz-known')).name).toBe('fuzz-known');
     await mustPing(b.port);
     expect(b.stderr()).not.toContain('failed unexpectedly');

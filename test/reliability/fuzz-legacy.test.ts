@@ -127,6 +127,11 @@ describe('legacy API under hostile input', () => {
       ['declared body above max_body_bytes', () => rawRequest(b.port, Buffer.from('POST /services/Register/ HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n')), 413, /at most 65536 bytes/],
       ['name above max_name_length', () => call(b.port, `/services/Register/?${qs({ name: 'n'.repeat(1001), data: '{}' })}`), 400, /at most 1000 characters/],
       ['entry above max_entry_bytes', () => call(b.port, '/services/Register/', { body: qs({ name: 'big', data: JSON.stringify({ v: 'e'.repeat(17_000) }) }), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }), 413, /at most 16384 bytes/],
+      // JSON.parse takes 5,000 levels; serializing them again overflowed the stack: a 500 before the depth limit.
+      ['deeply nested data', () => call(b.port, '/services/Register/', { body: qs({ name: 'deep', data: `{"a":${'['.repeat(5000)}${']'.repeat(5000)}}` }), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }), 400, /nested too deeply/],
+      ['deeply nested ping', () => call(b.port, '/ping/Ping/', { body: qs({ data: `${'['.repeat(5000)}${']'.repeat(5000)}` }), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }), 400, /nested too deeply/],
+      ['deeply nested JSON body', () => call(b.port, '/services/Register/', { body: `{"name":"deep","data":${'['.repeat(5000)}${']'.repeat(5000)}}`, headers: { 'Content-Type': 'application/json' } }), 400, /nested too deeply/],
+      ['nesting within the limit', () => call(b.port, `/services/Register/?${qs({ name: 'nested-ok', data: `{"a":${'['.repeat(99)}${']'.repeat(99)}}` })}`), 200, /./],
       ['malformed JSON body', () => call(b.port, '/services/Register/', { body: '{"name":', headers: { 'Content-Type': 'application/json' } }), 400, /Malformed JSON/],
     ];
     for (const [what, send, status, message] of cases) {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { BrokerError } from '../../core/BrokerError.js';
 import type { Params } from '../../core/types.js';
+import { parseJson } from '../../core/values.js';
 
 /** Reads the body up to `limit` bytes; a larger body is refused without reading it all into memory. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -41,12 +42,10 @@ export function mergeParams(query: string, body: Buffer, contentType: string | u
   const params: Params = {};
   if (body.length > 0) {
     if (contentType?.toLowerCase().includes('json')) {
-      let doc: unknown;
-      try {
-        doc = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new BrokerError('INVALID_ARGUMENT', 'Malformed JSON body');
-      }
+      // Depth-limited: each member is serialized again below, which a deep value would overflow.
+      const parsed = parseJson(body.toString('utf8'));
+      if (!parsed.ok) throw new BrokerError('INVALID_ARGUMENT', 'Malformed JSON body');
+      const doc = parsed.value;
       if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BrokerError('INVALID_ARGUMENT', 'JSON body must be an object of parameters');
       for (const [k, v] of Object.entries(doc)) params[k] = typeof v === 'string' ? v : JSON.stringify(v);
     } else {
