@@ -30,6 +30,7 @@ const figures = {
   cycles: sum('cycles'),
   'writes acknowledged': sum('acknowledged'),
   'writes lost': sum('lost'),
+  'kills in recovery': sum('startupKills'),
   'inputs tried': sum('inputs'),
   crashes: sum('crashes'),
 };

@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
-import { startBroker, type RunningBroker } from '../helpers/broker.js';
+import { BPBROKER, startBroker, type RunningBroker } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
 
 /**
@@ -25,6 +26,8 @@ export interface CrashStats {
   unexpectedErrors: number;
   /** bpbroker.json not parseable right after a kill (it must never be torn). */
   tornConfigFiles: number;
+  /** Restarts killed before they were ready (during journal replay and the fold into bpbroker.json). */
+  startupKills: number;
   failures: string[];
 }
 
@@ -176,6 +179,18 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** Starts the broker and kills it after `ms`, ready or not. */
+async function killDuringStartup(home: string, ms: number): Promise<void> {
+  const proc = spawn(process.execPath, [BPBROKER, 'start', '--port', '0', '--listen-ip', '127.0.0.1', '--log-level', 'warn'], {
+    env: { ...process.env, BPBROKER_HOME: home },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  await new Promise((r) => setTimeout(r, ms));
+  proc.kill('SIGKILL');
+  await exited;
+}
+
 export interface CrashOptions {
   home: string;
   cycles: number;
@@ -189,7 +204,7 @@ export interface CrashOptions {
 export async function runCrashCycles(opts: CrashOptions): Promise<CrashStats> {
   const rand = prng(opts.seed ?? Date.now());
   const [minKill, maxKill] = opts.killAfterMs ?? [50, 1200];
-  const stats: CrashStats = { cycles: 0, acknowledged: 0, lost: 0, halfApplied: 0, unexpectedErrors: 0, tornConfigFiles: 0, failures: [] };
+  const stats: CrashStats = { cycles: 0, acknowledged: 0, lost: 0, halfApplied: 0, unexpectedErrors: 0, tornConfigFiles: 0, startupKills: 0, failures: [] };
   const writers: Writer[] = Array.from({ length: opts.writers ?? 64 }, (_, id) => ({
     id,
     protocol: id % 2 === 0 ? 'legacy' : 'grpc',
@@ -212,6 +227,11 @@ export async function runCrashCycles(opts: CrashOptions): Promise<CrashStats> {
       // Absent is fine only before the first snapshot; start writes the file before it is ready.
       stats.tornConfigFiles++;
       stats.failures.push(`cycle ${cycle}: bpbroker.json unreadable after SIGKILL: ${(err as Error).message}`);
+    }
+    // Now and then the recovery itself is interrupted: killed while it replays and folds the journal.
+    if (rand() < 0.3) {
+      await killDuringStartup(opts.home, 20 + rand() * 400);
+      stats.startupKills++;
     }
     const restarted = await startBroker({ home: opts.home });
     try {

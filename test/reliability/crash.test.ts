@@ -10,7 +10,7 @@ describe('crash consistency under SIGKILL', () => {
     const seed = Number(process.env.BPBROKER_SEED ?? Date.now() % 2 ** 31);
     try {
       const stats = await runCrashCycles({ home, cycles, seed, killAfterMs: [50, 1200] });
-      report({ suite: 'crash', cycles: stats.cycles, acknowledged: stats.acknowledged, lost: stats.lost, crashes: 0 });
+      report({ suite: 'crash', cycles: stats.cycles, acknowledged: stats.acknowledged, lost: stats.lost + stats.halfApplied, startupKills: stats.startupKills, crashes: 0 });
       expect(stats.failures, `seed ${seed}`).toEqual([]);
       expect(stats.cycles).toBe(cycles);
       // The writers did real work in each cycle, over both protocols.

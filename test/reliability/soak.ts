@@ -13,6 +13,8 @@ export interface Figures {
   cycles?: number;
   acknowledged?: number;
   lost?: number;
+  /** Restarts killed during recovery, before they were ready. */
+  startupKills?: number;
   inputs?: number;
   /** Times the broker process died on its own (not killed by the harness). */
   crashes?: number;
