@@ -41,7 +41,7 @@ export function parseConfigText(text: string, path: string): ConfigDocument {
     doc = JSON.parse(text);
   } catch (err) {
     throw new ConfigError(
-      `${path} is not valid JSON (${(err as Error).message}). Fix it, or restore a backup copy from the backups folder beside it.`,
+      `${path} is not valid JSON (${(err as Error).message}). Fix it, or restore a backup: \`bpbroker backup list\`, then \`bpbroker backup restore --from NAME\`.`,
     );
   }
   validateConfig(doc, path);
