@@ -26,7 +26,7 @@ const { values: args } = parseArgs({
 const QUICK = args.quick;
 const cfg = QUICK
   ? { warmMs: 300, roundMs: 1000, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1 }
-  : { warmMs: 1500, roundMs: 2500, rounds: 3, bigEntries: 100_000, smallEntries: 1_000, startRounds: 3 };
+  : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5 };
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const wanted = (id) => !only || only.has(id);
 
