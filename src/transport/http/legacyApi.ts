@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Broker } from '../../core/Broker.js';
 import type { DispatchResult } from '../../core/types.js';
@@ -61,7 +62,7 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     const { namespace, method } = splitPath(q < 0 ? url : url.slice(0, q));
     const body = hasBody(req) ? await readBody(req, opts.maxBodyBytes) : noBody(req);
     const params = mergeParams(q < 0 ? '' : url.slice(q + 1), body, req.headers['content-type']);
-    const ctx = { clientIp: normalizeIp(req.socket.remoteAddress), accessKey: params.access_key };
+    const ctx = { clientIp: clientIpOf(req.socket), accessKey: params.access_key };
     const result = await broker.dispatch(ctx, namespace, method, params);
     writeResult(res, result);
   } catch (err) {
@@ -69,6 +70,17 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     if (reply.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
     sendFailure(res, reply.status, reply.message);
   }
+}
+
+/** `remoteAddress` asks the OS (getpeername) on every read: once per connection is enough. */
+const clientIps = new WeakMap<Socket, string>();
+function clientIpOf(socket: Socket): string {
+  let ip = clientIps.get(socket);
+  if (ip === undefined) {
+    ip = normalizeIp(socket.remoteAddress);
+    clientIps.set(socket, ip);
+  }
+  return ip;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 
 export const LEGACY_CONTENT_TYPE = 'Application/json';
 const MAX_REASON_BYTES = 1024;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /**
  * The reason phrase carries the message (old clients show it). Node only allows Latin-1 there: send the
@@ -9,6 +10,8 @@ const MAX_REASON_BYTES = 1024;
  * limit is hit (a 64 KiB name must not make a 64 KiB status line).
  */
 export function reasonPhrase(message: string): string {
+  // Printable ASCII is its own UTF-8 and Latin-1: nearly every reply ('OK') is sent as it is.
+  if (message.length <= MAX_REASON_BYTES && PRINTABLE_ASCII.test(message)) return message;
   let bytes = Buffer.from(message.replace(/[\x00-\x1f\x7f]/g, ' '), 'utf8');
   if (bytes.length > MAX_REASON_BYTES) {
     let cut = MAX_REASON_BYTES;
