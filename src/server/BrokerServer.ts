@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Broker } from '../core/Broker.js';
@@ -12,8 +12,7 @@ import { Snapshotter } from '../registry/Snapshotter.js';
 import { startBackups } from '../registry/backups.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
-import { createLegacyApp } from '../transport/http/legacyApi.js';
-import { answerProtocolErrors } from '../transport/http/protocolErrors.js';
+import { createLegacyHttpServer } from '../transport/http/legacyHttpServer.js';
 import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
@@ -114,23 +113,7 @@ export class BrokerServer {
       broker.attachExtensions(extensions);
       cleanups.push(() => extensions.close());
       const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
-      const app = createLegacyApp(broker, { maxBodyBytes: api.maxBodyBytes, log });
-      const http = createHttpServer(
-        {
-          maxHeaderSize: api.maxHeaderBytes,
-          headersTimeout: api.headersTimeoutMs,
-          requestTimeout: api.requestTimeoutMs,
-          keepAliveTimeout: api.idleTimeoutMs,
-          // Header and request timeouts are only enforced when this check runs (Node's default: every 30 s,
-          // so a 10 s headers timeout let a slow client hold its connection for up to 40 s).
-          connectionsCheckingInterval: Math.min(1000, api.headersTimeoutMs),
-        },
-        app,
-      );
-      // This server never listens itself (the TLS listener hands it sockets), so start the connection
-      // tracking that 'listening' would start: header/request timeouts and closeIdleConnections need it.
-      http.emit('listening');
-      answerProtocolErrors(http);
+      const http = createLegacyHttpServer(broker, api, log);
 
       const grpc = createGrpcTransport(broker, log, { idleTimeoutMs: api.idleTimeoutMs });
       cleanups.push(() => grpc.close());
