@@ -47,6 +47,22 @@ export const rawFlag = {
   raw: Flags.boolean({ summary: "Print the broker's whole JSON response." }),
 };
 
+/** `--name`, which every `service` command takes. */
+export const nameFlag = {
+  name: Flags.string({ char: 'n', summary: 'Entry name (case-sensitive).' }),
+};
+
+/** `--data`, which the writing `service` commands take. */
+export const dataFlag = {
+  data: Flags.string({ char: 'd', summary: 'The data: a JSON object is stored as its members, anything else as text (`_str`).' }),
+};
+
+/** Examples shared by register, replace and update. */
+export const writeExamples = [
+  '<%= config.bin %> --bpbroker 10.0.0.5:20443 <%= command.id %> --name web-1 --data x',
+  `<%= config.bin %> --bpbroker $IP:20443 --access-key "$KEY" <%= command.id %> --name web-1 --data '{"ip": "10.0.0.7"}'`,
+];
+
 interface ClientFlagValues {
   bpbroker?: string | undefined;
   'access-key'?: string | undefined;

@@ -1,5 +1,5 @@
-import { Command, Flags } from '@oclif/core';
-import { clientContext, clientFlags, printResult, rawFlag } from '../../../cli/clientFlags.js';
+import { Command } from '@oclif/core';
+import { clientContext, clientFlags, printResult, rawFlag, nameFlag } from '../../../cli/clientFlags.js';
 import { registryCommand } from '../../../client/bpclient.js';
 
 export default class ServiceDelete extends Command {
@@ -10,7 +10,7 @@ export default class ServiceDelete extends Command {
   ];
   static override flags = {
     ...clientFlags,
-    name: Flags.string({ char: 'n', summary: 'Entry name (case-sensitive).' }),
+    ...nameFlag,
     ...rawFlag,
   };
 

@@ -1,5 +1,5 @@
-import { Command, Flags } from '@oclif/core';
-import { clientContext, clientFlags, printResult, rawFlag } from '../../../cli/clientFlags.js';
+import { Command } from '@oclif/core';
+import { clientContext, clientFlags, printResult, rawFlag, nameFlag } from '../../../cli/clientFlags.js';
 import { registryCommand } from '../../../client/bpclient.js';
 
 export default class ServiceGet extends Command {
@@ -11,7 +11,7 @@ export default class ServiceGet extends Command {
   ];
   static override flags = {
     ...clientFlags,
-    name: Flags.string({ char: 'n', summary: 'Entry name (case-sensitive).' }),
+    ...nameFlag,
     ...rawFlag,
   };
 

@@ -1,18 +1,15 @@
-import { Command, Flags } from '@oclif/core';
-import { clientContext, clientFlags, printResult, rawFlag } from '../../../cli/clientFlags.js';
+import { Command } from '@oclif/core';
+import { clientContext, clientFlags, printResult, rawFlag, nameFlag, dataFlag, writeExamples } from '../../../cli/clientFlags.js';
 import { registryCommand } from '../../../client/bpclient.js';
 
 export default class ServiceReplace extends Command {
   static override summary = "Create or overwrite a registry entry: the new data replaces the old entirely.";
   static override description = "Prints the stored entry, as register does.";
-  static override examples = [
-    '<%= config.bin %> --bpbroker 10.0.0.5:20443 <%= command.id %> --name web-1 --data x',
-    `<%= config.bin %> --bpbroker $IP:20443 --access-key "$KEY" <%= command.id %> --name web-1 --data '{"ip": "10.0.0.7"}'`,
-  ];
+  static override examples = writeExamples;
   static override flags = {
     ...clientFlags,
-    name: Flags.string({ char: 'n', summary: 'Entry name (case-sensitive).' }),
-    data: Flags.string({ char: 'd', summary: 'The data: a JSON object is stored as its members, anything else as text (`_str`).' }),
+    ...nameFlag,
+    ...dataFlag,
     ...rawFlag,
   };
 
