@@ -238,7 +238,12 @@ function readRecords(buf: Buffer, file: string, isLast: boolean, onRecord: (payl
       if (end === buf.length) break;
       throw new JournalCorruptError(file, pos);
     }
-    onRecord(payload);
+    try {
+      onRecord(payload);
+    } catch {
+      // Intact framing around a payload that does not decode: not a torn write, so not dropped silently.
+      throw new JournalCorruptError(file, pos);
+    }
     pos = end;
   }
   if (pos < buf.length && !isLast) throw new JournalCorruptError(file, pos);

@@ -96,11 +96,11 @@ describe('disk full', () => {
 });
 
 /** One journal record as the broker frames it: [u32 length][u32 crc32][payload]. */
-function record(payload: object, corrupt = false): Buffer {
-  const body = Buffer.from(JSON.stringify(payload));
+function record(payload: object | string, corrupt = false): Buffer {
+  const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
   const head = Buffer.alloc(8);
   head.writeUInt32LE(body.length, 0);
-  head.writeUInt32LE(crc32(body) ^ (corrupt ? 1 : 0), 4);
+  head.writeUInt32LE((crc32(body) ^ (corrupt ? 1 : 0)) >>> 0, 4);
   return Buffer.concat([head, body]);
 }
 
@@ -146,6 +146,12 @@ describe('damaged files', () => {
       expect(r.stderr).toContain(segment);
       expect(r.stderr).toContain('bpbroker backup restore');
       expect(r.stderr).not.toMatch(/\n\s+at /);
+      // Intact framing around a payload that does not decode is damage too, not a torn write.
+      writeFileSync(segment, Buffer.concat([record(put(1, 'a')), record('{"r": 2, "k": ')]));
+      const undecodable = await startFails(home);
+      expect(undecodable.code).toBe(1);
+      expect(undecodable.stderr).toMatch(/^Fatal error: Journal .* is corrupt/);
+      expect(undecodable.stderr).not.toMatch(/\n\s+at /);
       // A damaged last record is a torn tail instead: dropped with a warning, the rest served.
       writeFileSync(segment, Buffer.concat([record(put(1, 'a')), record(put(2, 'b'), true)]));
       const b = await startBroker({ home });
