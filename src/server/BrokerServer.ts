@@ -5,7 +5,7 @@ import { Broker } from '../core/Broker.js';
 import type { Sections } from '../config/defaults.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock } from '../config/lockFile.js';
-import { journalDirFor } from '../config/paths.js';
+import { journalDirFor, libDir } from '../config/paths.js';
 import type { Logger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
@@ -15,11 +15,9 @@ import { DiscoveryResponder } from '../transport/discovery.js';
 import { createLegacyHttpServer } from '../transport/http/legacyHttpServer.js';
 import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
-import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
-import { libDir } from '../config/paths.js';
-import { apiSettings } from './apiSettings.js';
-import { workerSettings } from './workerSettings.js';
+import { credentials as grpcServerCredentials } from './grpcCredentials.js';
+import { apiSettings, backupSettings, grpcListenPort, workerSettings } from './settings.js';
 import { removeStatus, writeStatus } from './statusFile.js';
 
 export interface BrokerServerOptions {
@@ -32,10 +30,6 @@ export interface BrokerServerOptions {
   log: Logger;
 }
 
-/**
- * A running broker: the registry and its file, the core, and the transports on one port number
- * (TLS on TCP for HTTP/1.1 and h2, discovery on UDP).
- */
 /** The running pieces of a broker, stopped in reverse order of start. */
 interface Parts {
   broker: Broker;
@@ -55,6 +49,10 @@ interface Parts {
   log: Logger;
 }
 
+/**
+ * A running broker: the registry and its file, the core, and the transports on one port number
+ * (TLS on TCP for HTTP/1.1 and h2, discovery on UDP).
+ */
 export class BrokerServer {
   private stopping: Promise<void> | undefined;
   private readonly startedAt = new Date();
@@ -118,7 +116,7 @@ export class BrokerServer {
       const grpc = createGrpcTransport(broker, log, { idleTimeoutMs: api.idleTimeoutMs });
       cleanups.push(() => grpc.close());
       const separateGrpcPort = grpcListenPort(loaded.sections);
-      const { tls, discovery } = await bindPorts(api.host, api.port, (port) =>
+      const { tls, discovery } = await bindPorts(api.port, (port) =>
         TlsListener.listen({
           host: api.host,
           port,
@@ -137,8 +135,7 @@ export class BrokerServer {
           ? tls.port
           : await grpc.listenSeparate(api.host, separateGrpcPort, grpcServerCredentials(tlsMaterial));
       log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, entries: registry.size });
-      const backupConfig = loaded.sections._config ?? {};
-      const backups = startBackups({ configPath: loaded.path, freqSecs: Number(backupConfig.backup_freq_secs ?? 3600), retain: Number(backupConfig.backup_retain_n ?? 24), log });
+      const backups = startBackups({ configPath: loaded.path, ...backupSettings(loaded.sections), log });
       const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, extensions, backups, grpcPort, releaseLock, log });
       server.publishStatus();
       return server;
@@ -206,7 +203,6 @@ export class BrokerServer {
  * chosen by the system and UDP takes the same number, retrying when that number is taken on UDP.
  */
 async function bindPorts<T extends { port: number; close(): Promise<void> }, U>(
-  _host: string,
   port: number,
   tcp: (port: number) => Promise<T>,
   udp: (port: number) => Promise<U>,
@@ -220,10 +216,4 @@ async function bindPorts<T extends { port: number; close(): Promise<void> }, U>(
       if (port !== 0 || attempt >= 20) throw err;
     }
   }
-}
-
-/** `grpc.listen_port`: a separate TLS port for gRPC; absent, null or 0 means gRPC shares the API port. */
-function grpcListenPort(sections: Sections): number | undefined {
-  const p = sections.grpc?.listen_port;
-  return typeof p === 'number' && p > 0 ? p : undefined;
 }
