@@ -1,8 +1,8 @@
 import { Command, Flags } from '@oclif/core';
-import { brokerFlags } from '../../cli/brokerFlags.js';
+import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { fatal, userMessage } from '../../cli/fatal.js';
 import { loadConfig } from '../../config/loadConfig.js';
-import { brokerHome, libDir } from '../../config/paths.js';
+import { libDir } from '../../config/paths.js';
 import { InstallError, installExtension } from '../../extensions/install.js';
 
 export default class InstallExtension extends Command {
@@ -25,7 +25,7 @@ export default class InstallExtension extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(InstallExtension);
-    const home = flags.home ?? brokerHome();
+    const home = homeFrom(flags);
     try {
       const result = await installExtension({ script: flags.script, libDir: flags.lib ?? libDir(home) });
       const enabled = isEnabled(home, flags.config, result.namespace);

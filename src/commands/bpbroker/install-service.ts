@@ -1,7 +1,6 @@
 import { Command } from '@oclif/core';
-import { brokerFlags } from '../../cli/brokerFlags.js';
-import { fatal, userMessage } from '../../cli/fatal.js';
-import { brokerHome } from '../../config/paths.js';
+import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
+import { runServiceAction } from '../../cli/serviceCommand.js';
 import { installService, type InitSystem } from '../../service/installService.js';
 import { serviceFlags } from '../../service/serviceFlags.js';
 
@@ -21,20 +20,14 @@ export default class InstallService extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(InstallService);
-    try {
-      const report = await installService({
-        home: flags.home ?? brokerHome(),
+    await runServiceAction(this, flags.json, () =>
+      installService({
+        home: homeFrom(flags),
         configPath: flags.config,
         root: flags.root,
         init: flags.init as InitSystem | undefined,
         dryRun: flags['dry-run'] || undefined,
-      });
-      if (flags.json) this.log(JSON.stringify(report, null, 2));
-      else for (const step of report.steps) this.log(step);
-    } catch (err) {
-      const message = userMessage(err);
-      if (message === undefined) throw err;
-      return fatal(this, (err as NodeJS.ErrnoException).code === 'EACCES' ? `${message} (run it as root)` : message);
-    }
+      }),
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
-import { brokerFlags } from '../../../cli/brokerFlags.js';
-import { brokerHome, globalConfigPath } from '../../../config/paths.js';
+import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
+import { globalConfigPath } from '../../../config/paths.js';
 import { backupDirFor, listBackups } from '../../../registry/backups.js';
 
 export default class BackupList extends Command {
@@ -16,7 +16,7 @@ export default class BackupList extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(BackupList);
-    const configPath = flags.config ? resolve(flags.config) : globalConfigPath(flags.home ?? brokerHome());
+    const configPath = flags.config ? resolve(flags.config) : globalConfigPath(homeFrom(flags));
     const backups = listBackups(configPath);
     if (flags.json) {
       this.log(JSON.stringify(backups.map((b) => ({ name: b.name, path: b.path, time: b.time.toISOString(), bytes: b.bytes })), null, 2));

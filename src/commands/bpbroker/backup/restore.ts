@@ -1,7 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { brokerFlags } from '../../../cli/brokerFlags.js';
+import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
 import { fatal, userMessage } from '../../../cli/fatal.js';
-import { brokerHome } from '../../../config/paths.js';
 import { restoreBackup } from '../../../registry/backups.js';
 
 export default class BackupRestore extends Command {
@@ -22,7 +21,7 @@ export default class BackupRestore extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(BackupRestore);
     try {
-      const r = await restoreBackup({ home: flags.home ?? brokerHome(), configPath: flags.config, from: flags.from });
+      const r = await restoreBackup({ home: homeFrom(flags), configPath: flags.config, from: flags.from });
       if (flags.json) {
         this.log(JSON.stringify(r, null, 2));
         return;
