@@ -3,17 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultSections } from '../../src/config/defaults.js';
 import type { ExtensionRequest, ExtensionResponse } from '../../src/core/types.js';
 import { entryData } from '../../src/registry/Entry.js';
-import { startHarness, type Harness } from './harness.js';
-
-/** Resolves to the gRPC status code a call failed with (and fails the test when it succeeded). */
-async function codeOf(p: Promise<unknown>): Promise<grpc.status> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-  throw new Error('call succeeded');
-}
+import { codeOf, startHarness, type Harness } from './harness.js';
 
 describe('gRPC transport over TLS', () => {
   let h: Harness;

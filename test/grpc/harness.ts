@@ -1,3 +1,4 @@
+import type * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -79,4 +80,14 @@ export async function startHarness(opts: { sections?: ReturnType<typeof defaultS
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Resolves to the gRPC status code a call failed with (and fails the test when it succeeded). */
+export async function codeOf(p: Promise<unknown>): Promise<grpc.status> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as grpc.ServiceError).code;
+  }
+  throw new Error('call succeeded');
 }

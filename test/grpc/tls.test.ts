@@ -1,15 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCert, startHarness, type Harness } from './harness.js';
-
-async function codeOf(p: Promise<unknown>): Promise<grpc.status> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-  throw new Error('call succeeded');
-}
+import { codeOf, makeCert, startHarness, type Harness } from './harness.js';
 
 describe('client TLS options against a self-signed certificate', () => {
   let h: Harness;
