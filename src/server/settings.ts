@@ -20,9 +20,14 @@ export function apiSettings(sections: Sections) {
     maxHeaderBytes: num('max_header_bytes', 131072),
     maxNameLength: num('max_name_length', 65536),
     maxEntryBytes: num('max_entry_bytes', 1048576),
+    maxEntryMembers: num('max_entry_members', 10000),
+    maxRegistryBytes: num('max_registry_bytes', 268435456),
+    maxPageBytes: num('max_page_bytes', 1048576),
+    maxConnections: num('max_connections', 4096),
     headersTimeoutMs: num('headers_timeout_secs', 10) * 1000,
     idleTimeoutMs: num('idle_timeout_secs', 30) * 1000,
     requestTimeoutMs: num('request_timeout_secs', 60) * 1000,
+    responseTimeoutMs: num('response_timeout_secs', 30) * 1000,
   };
 }
 
@@ -42,6 +47,12 @@ export function workerSettings(sections: Sections, configDir: string) {
 export function backupSettings(sections: Sections) {
   const num = reader(sections._config);
   return { freqSecs: num('backup_freq_secs', 3600), retain: num('backup_retain_n', 24) };
+}
+
+/** The `grpc` section's limits. */
+export function grpcSettings(sections: Sections) {
+  const num = reader(sections.grpc);
+  return { maxConcurrentStreams: num('max_concurrent_streams', 100) };
 }
 
 /** `grpc.listen_port`: a separate TLS port for gRPC; absent, null or 0 means gRPC shares the API port. */
