@@ -18,6 +18,12 @@ export interface Figures {
   inputs?: number;
   /** Times the broker process died on its own (not killed by the harness). */
   crashes?: number;
+  /** Floods: the broker's resident memory before, at the peak of, and after the flood (MB). */
+  rssBeforeMb?: number;
+  rssPeakMb?: number;
+  rssAfterMb?: number;
+  /** Floods: the slowest ping answered while the flood ran (ms). */
+  worstPingMs?: number;
 }
 
 /** Appends one line of figures to the soak report, when the soak script asked for one. */
