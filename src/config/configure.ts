@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { makeEntryJson } from '../registry/Entry.js';
+import { makeEntryJson } from '../core/entryJson.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
 import { silentLogger } from '../log/Logger.js';
@@ -61,7 +61,7 @@ export async function configure(opts: { home: string; configPath?: string | unde
       const json = JSON.stringify(data);
       if (registry.peek(name)?.json === json) continue;
       const { last_write_ip: ip, last_write_ts: ts, ...rest } = data;
-      const entryJson = typeof ip === 'string' && typeof ts === 'number' ? makeEntryJson(rest, ip, ts) : json;
+      const entryJson = typeof ip === 'string' && typeof ts === 'number' ? makeEntryJson(JSON.stringify(rest), ip, ts) : json;
       await registry.put(name, entryJson, typeof ip === 'string' ? ip : '', typeof ts === 'number' ? ts : 0).durable;
     }
     sections.services = settings;

@@ -1,10 +1,12 @@
 import { RESERVED_SECTIONS, type Sections } from '../config/defaults.js';
-import { entryData, makeEntryJson, type Entry } from '../registry/Entry.js';
+import type { Entry } from '../registry/Entry.js';
 import type { Registry } from '../registry/Registry.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
+import { dataMembers, makeEntryJson, mergeMembers } from './entryJson.js';
+import { joinMembers } from './json.js';
 import type { CallContext, DispatchResult, ExtensionResponse, ExtensionRunner, Params, PingResult } from './types.js';
-import { nowSeconds, parseAnyJson, parseEntryData } from './values.js';
+import { nowSeconds, parseAnyJson, parseEntryData, type EntryData } from './values.js';
 
 /** The registry methods of the `services` namespace, as the legacy API names them. */
 export const REGISTRY_METHODS = ['Register', 'Replace', 'Update', 'Get', 'List', 'Delete'] as const;
@@ -14,6 +16,12 @@ const PING_METHODS = ['Ping'];
 export interface BrokerLimits {
   maxNameLength: number;
   maxEntryBytes: number;
+  /** Top-level members of one entry: bounds what an Update's merge costs. */
+  maxEntryMembers: number;
+  /** UTF-8 bytes of all names and entries: one client cannot fill the memory or the disk. */
+  maxRegistryBytes: number;
+  /** Bytes of entries in one List page. */
+  maxPageBytes: number;
 }
 
 export interface ListPage {
@@ -112,10 +120,8 @@ export class Broker {
   async list(ctx: CallContext, prefix: string, after: string, pageSize: number): Promise<ListPage> {
     this.authorize(ctx, 'services', 'List');
     const size = Math.min(Math.max(pageSize > 0 ? pageSize : 100, 1), 1000);
-    const entries = await this.registry.list(prefix, after, size + 1);
-    const more = entries.length > size;
-    const page = more ? entries.slice(0, size) : entries;
-    return { entries: page, nextAfter: more ? page.at(-1)!.name : '' };
+    const { entries, more } = await this.registry.list(prefix, after, size, this.limits.maxPageBytes);
+    return { entries, nextAfter: more ? entries.at(-1)!.name : '' };
   }
 
   ping(ctx: CallContext, data: string | undefined): PingResult {
@@ -134,7 +140,7 @@ export class Broker {
   }
 
   private pingUnchecked(ctx: CallContext, data: string | undefined): PingResult {
-    return { src: ctx.clientIp, data: parseAnyJson(data) };
+    return { src: ctx.clientIp, dataJson: parseAnyJson(data) };
   }
 
   private executeUnchecked(ctx: CallContext, namespace: string, method: string, params: Params): Promise<ExtensionResponse> {
@@ -151,12 +157,12 @@ export class Broker {
     return name;
   }
 
-  private checkData(data: string | undefined): Record<string, unknown> {
+  private checkData(data: string | undefined): EntryData {
     // A blank `data=` counts as missing, like a blank name (old clients' query parsing dropped blank values).
     if (data === undefined || data === '') throw new BrokerError('INVALID_ARGUMENT', 'Missing data parameter');
     const value = parseEntryData(data);
     for (const reserved of ['last_write_ip', 'last_write_ts']) {
-      if (Object.hasOwn(value, reserved)) throw new BrokerError('INVALID_ARGUMENT', `Used reserved data name ${reserved}`);
+      if (value.members.some((m) => m.name === reserved)) throw new BrokerError('INVALID_ARGUMENT', `Used reserved data name ${reserved}`);
     }
     return value;
   }
@@ -173,14 +179,24 @@ export class Broker {
     const data = this.checkData(rawData);
     const existing = this.registry.peek(name);
     if (method === 'Register' && existing) throw new BrokerError('ALREADY_EXISTS', `Entry '${name}' already exists`);
-    const merged = method === 'Update' && existing ? { ...entryData(existing), ...data } : data;
+    // An Update merges member texts: no value is parsed or re-serialized, so none can change.
+    const patch = method === 'Update' && existing ? data : undefined;
+    const members = patch ? mergeMembers(dataMembers(existing!.json), patch.members) : data.members;
+    if (members.length > this.limits.maxEntryMembers) {
+      throw new BrokerError('RESOURCE_EXHAUSTED', `Entry has too many members: at most ${this.limits.maxEntryMembers}`, { httpStatus: 413 });
+    }
     const ts = nowSeconds();
-    const json = makeEntryJson(merged, ctx.clientIp, ts);
+    const json = makeEntryJson(patch ? joinMembers(members) : data.json, ctx.clientIp, ts);
     if (Buffer.byteLength(json) > this.limits.maxEntryBytes) {
       throw new BrokerError('RESOURCE_EXHAUSTED', `Entry too large: at most ${this.limits.maxEntryBytes} bytes`, { httpStatus: 413 });
     }
+    const total = this.registry.totalBytesWith(name, json);
+    // A write that does not grow the registry is let through, so a registry over a lowered budget can shrink.
+    if (total > this.limits.maxRegistryBytes && total > this.registry.totalBytes) {
+      throw new BrokerError('RESOURCE_EXHAUSTED', 'Registry full', { httpStatus: 507 });
+    }
     // Replace is one journal record that starts a new entry (a new create revision), never delete + register.
-    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace' });
+    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ...(patch ? { patch: patch.json } : {}) });
     try {
       return await durable;
     } catch (err) {

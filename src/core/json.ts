@@ -1,19 +1,21 @@
-import { isLosslessNumber, parse, stringify, type LosslessNumber } from 'lossless-json';
 import { BrokerError } from './BrokerError.js';
 
 /**
  * JSON on the data path, without loss. A JavaScript number cannot hold `12345678901234567890` or tell `1.0`
- * from `1`, so values are parsed with lossless-json: numbers stay the text they were written as
- * (LosslessNumber) and are written back as that text. Nothing on the data path goes through JSON.parse.
+ * from `1`, so a value is never re-serialized from what JSON.parse made of it. JSON.parse (the engine's own,
+ * strict RFC 8259 parser) only validates the text and tells its shape; what is stored and sent back is the
+ * text itself, made compact, so every number keeps the digits it was written with.
  */
-export type JsonValue = null | boolean | string | LosslessNumber | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [member: string]: JsonValue;
+export interface ParsedJson {
+  /** What JSON.parse made of the text: for its shape, member names and string values only. Never serialize it. */
+  value: unknown;
+  /** The text without whitespace outside strings: the value exactly as it was written. */
+  json: string;
 }
 
 /**
- * Deepest nesting of arrays and objects a value may have. Parsing and serializing recurse, and 1 MiB of `[`
- * would overflow the stack long before it ran out of bytes.
+ * Deepest nesting of arrays and objects a value may have: a documented limit (400 / INVALID_ARGUMENT above
+ * it), so that no reader of the data, in any language, has to recurse without bound.
  */
 export const MAX_JSON_DEPTH = 100;
 
@@ -34,35 +36,113 @@ export function nestingDepth(text: string): number {
   return max;
 }
 
-function tooDeep(): BrokerError {
-  return new BrokerError('INVALID_ARGUMENT', `Data nested too deeply: at most ${MAX_JSON_DEPTH} levels`);
+/**
+ * Validates JSON text and returns it compact; `ok: false` for text that is not JSON.
+ * Throws INVALID_ARGUMENT for values nested deeper than MAX_JSON_DEPTH.
+ */
+export function parseJson(text: string): ({ ok: true } & ParsedJson) | { ok: false } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false };
+  }
+  if (typeof value === 'object' && value !== null && nestingDepth(text) > MAX_JSON_DEPTH) {
+    throw new BrokerError('INVALID_ARGUMENT', `Data nested too deeply: at most ${MAX_JSON_DEPTH} levels`);
+  }
+  return { ok: true, value, json: compactJson(text) };
+}
+
+const WHITESPACE = /[ \t\n\r]/;
+/** A string token (escapes included) or a run of JSON whitespace. */
+const STRING_OR_WHITESPACE = /"[^"\\]*(?:\\.[^"\\]*)*"|[ \t\n\r]+/g;
+
+/** Valid JSON text without the whitespace outside its strings. */
+export function compactJson(text: string): string {
+  if (!WHITESPACE.test(text)) return text;
+  return text.replace(STRING_OR_WHITESPACE, (m) => (m.charCodeAt(0) === 0x22 ? m : ''));
+}
+
+/** A JSON object as JSON.parse returns it (not an array, not null). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `"text"` as JSON writes it. */
+export function jsonString(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** The end (exclusive) of the string token that starts at `i` in valid JSON text. */
+function endOfString(s: string, i: number): number {
+  let j = i + 1;
+  for (;;) {
+    j = s.indexOf('"', j);
+    let backslashes = 0;
+    while (s.charCodeAt(j - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return j + 1;
+    j++;
+  }
+}
+
+const STRUCTURE = /["[\]{}]/g;
+
+/** The end (exclusive) of the value that starts at `i` in valid, compact JSON text. */
+function endOfValue(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c === 0x22) return endOfString(s, i);
+  if (c === 0x7b || c === 0x5b) {
+    let depth = 0;
+    STRUCTURE.lastIndex = i;
+    for (;;) {
+      const at = STRUCTURE.exec(s)!.index;
+      const ch = s.charCodeAt(at);
+      if (ch === 0x22) STRUCTURE.lastIndex = endOfString(s, at);
+      else if (ch === 0x7b || ch === 0x5b) depth++;
+      else if (--depth === 0) return at + 1;
+    }
+  }
+  let j = i;
+  while (j < s.length) {
+    const ch = s.charCodeAt(j);
+    if (ch === 0x2c || ch === 0x7d || ch === 0x5d) break;
+    j++;
+  }
+  return j;
+}
+
+/** One member of a JSON object: its name, and its value as the text it was written with. */
+export interface Member {
+  name: string;
+  /** The name as JSON text (quoted, escapes as written). */
+  key: string;
+  value: string;
 }
 
 /**
- * Parses JSON text (RFC 8259) keeping every number's text. `ok: false` for text that is not JSON, and for an
- * object that names a member twice (JSON leaves its meaning open; the text is then kept as it was sent).
- * Throws INVALID_ARGUMENT for values nested deeper than MAX_JSON_DEPTH.
+ * The members of a compact JSON object's text, in order, each value as its text. Only for text already
+ * known to be valid and compact (stored entries, or parseJson's `json`): it finds boundaries, it does not
+ * validate. A repeated name appears as often as it was written.
  */
-export function parseJson(text: string): { ok: true; value: JsonValue } | { ok: false } {
-  let value: JsonValue;
-  try {
-    value = parse(text) as JsonValue;
-  } catch (err) {
-    if (err instanceof RangeError) throw tooDeep(); // the parser's recursion ran out of stack
-    return { ok: false };
+export function splitMembers(objectJson: string): Member[] {
+  const out: Member[] = [];
+  let i = 1;
+  while (objectJson.charCodeAt(i) !== 0x7d) {
+    const keyEnd = endOfString(objectJson, i);
+    const valueEnd = endOfValue(objectJson, keyEnd + 1);
+    const key = objectJson.slice(i, keyEnd);
+    out.push({ name: key.includes('\\') ? (JSON.parse(key) as string) : key.slice(1, -1), key, value: objectJson.slice(keyEnd + 1, valueEnd) });
+    i = valueEnd;
+    if (objectJson.charCodeAt(i) === 0x2c) i++;
   }
-  if (typeof value === 'object' && value !== null && !isLosslessNumber(value) && nestingDepth(text) > MAX_JSON_DEPTH) throw tooDeep();
-  return { ok: true, value };
+  return out;
 }
 
-/** Compact JSON text of a parsed value; numbers are written as they were read. */
-export function stringifyJson(value: JsonValue): string {
-  return stringify(value) as string;
-}
-
-/** A JSON object (not an array, not null, not a number). */
-export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isLosslessNumber(value);
+/** A compact JSON object from members' texts. */
+export function joinMembers(members: Iterable<{ key: string; value: string }>): string {
+  let out = '';
+  for (const m of members) out += `${out === '' ? '{' : ','}${m.key}:${m.value}`;
+  return out === '' ? '{}' : `${out}}`;
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;

@@ -44,7 +44,8 @@ export interface ExtensionRunner {
 
 export interface PingResult {
   src: string;
-  data: unknown;
+  /** The echoed value as JSON text, exactly as it was sent (compact). */
+  dataJson: string;
 }
 
 /** The result of a legacy-style call `/{namespace}/{Method}`. */

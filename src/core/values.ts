@@ -1,54 +1,34 @@
-import { isPlainObject } from '../config/merge.js';
-import { BrokerError } from './BrokerError.js';
+import { jsonString, isJsonObject, joinMembers, parseJson, splitMembers, type Member } from './json.js';
+import { mergeMembers } from './entryJson.js';
+
+/** Data to store: the object's members, and its compact text. */
+export interface EntryData {
+  json: string;
+  members: Member[];
+}
 
 /**
- * Deepest nesting of arrays and objects a value may have. JSON.parse takes any depth, but JSON.stringify
- * recurses and overflows the stack at a few thousand levels, which 1 MiB of `[` easily reaches.
+ * Legacy `data` rule: a JSON object is stored as its members; anything else (text, a string, number, array,
+ * boolean or null) as `{"_str": text as sent}`. A name written twice keeps its last value (as the original's
+ * Python dict did).
  */
-export const MAX_JSON_DEPTH = 100;
-
-/** Nesting depth of JSON text (brackets outside strings), without recursion. */
-function nestingDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
-}
-
-/** JSON.parse that refuses values nested deeper than MAX_JSON_DEPTH; `ok: false` for text that is not JSON. */
-export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false };
-  }
-  if (typeof value === 'object' && value !== null && nestingDepth(text) > MAX_JSON_DEPTH) {
-    throw new BrokerError('INVALID_ARGUMENT', `Data nested too deeply: at most ${MAX_JSON_DEPTH} levels`);
-  }
-  return { ok: true, value };
-}
-
-/** Legacy `data` rule: a JSON object is stored as its members; anything else as `{"_str": text as sent}`. */
-export function parseEntryData(text: string): Record<string, unknown> {
+export function parseEntryData(text: string): EntryData {
   const r = parseJson(text);
-  return r.ok && isPlainObject(r.value) ? r.value : { _str: text };
+  if (r.ok && isJsonObject(r.value)) {
+    const members = splitMembers(r.json);
+    if (members.length === Object.keys(r.value).length) return { json: r.json, members };
+    const unique = mergeMembers([], members);
+    return { json: joinMembers(unique), members: unique };
+  }
+  const members = [{ name: '_str', key: '"_str"', value: jsonString(text) }];
+  return { json: joinMembers(members), members };
 }
 
-/** Ping's rule: any JSON value echoes as parsed; text that is not JSON echoes as `{"_str": text}`. */
-export function parseAnyJson(text: string | undefined): unknown {
-  if (text === undefined || text === '') return null;
+/** Ping's rule, as JSON text: any JSON value echoes as written; text that is not JSON as `{"_str": text}`; none as null. */
+export function parseAnyJson(text: string | undefined): string {
+  if (text === undefined || text === '') return 'null';
   const r = parseJson(text);
-  return r.ok ? r.value : { _str: text };
+  return r.ok ? r.json : `{"_str":${jsonString(text)}}`;
 }
 
 /** `::ffff:10.0.0.5` -> `10.0.0.5`: old clients expect the IPv4 text. */

@@ -1,7 +1,18 @@
+import BTreeModule from 'sorted-btree';
+import { applyPatch } from '../core/entryJson.js';
 import type { Entry } from './Entry.js';
 import { Journal } from './Journal.js';
 
-/** Journal record: a put carries the whole entry, a delete only the name. */
+// CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler the class.
+const BTree = ((BTreeModule as { default?: unknown }).default ?? BTreeModule) as typeof BTreeModule.default;
+type NameIndex = InstanceType<typeof BTree<string, number>>;
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Journal records. A put carries the whole entry (`v`), or for an Update of an existing entry only the members
+ * it changed (`p`): a one-member Update of a wide entry journals a few bytes, not the entry. A delete carries
+ * only the name.
+ */
 interface PutRecord {
   r: number;
   k: string;
@@ -10,10 +21,30 @@ interface PutRecord {
   ts: number;
   v: string;
 }
+interface PatchRecord {
+  r: number;
+  k: string;
+  c: number;
+  ip: string;
+  ts: number;
+  p: string;
+}
 interface DeleteRecord {
   r: number;
   k: string;
   d: 1;
+}
+type JournalRecord = PutRecord | PatchRecord | DeleteRecord;
+
+/** An entry's share of the registry's size budget: the UTF-8 bytes of its name and its text. */
+function entryBytes(name: string, json: string): number {
+  return Buffer.byteLength(name) + Buffer.byteLength(json);
+}
+
+export interface ListResult {
+  entries: Entry[];
+  /** More entries match after the last one returned. */
+  more: boolean;
 }
 
 export interface RegistryState {
@@ -37,6 +68,9 @@ export interface RegistryOptions {
  */
 export class Registry {
   private readonly entries = new Map<string, Entry>();
+  /** Every name in order, with its size: List pages in O(log n + page), and the size budget. */
+  private readonly index: NameIndex = new BTree<string, number>(undefined, byCodeUnits);
+  private bytes = 0;
   private revisionCounter = 0;
   private durableRevision = 0;
   private lastChange = 0;
@@ -57,16 +91,20 @@ export class Registry {
     const journal = await Journal.open(
       opts.journalDir,
       (payload) => {
-        const rec = JSON.parse(payload.toString('utf8')) as PutRecord | DeleteRecord;
+        const rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
         if (rec.r <= snapshotRevision) return; // already folded into the snapshot
         revision = Math.max(revision, rec.r);
-        if ('d' in rec) entries.delete(rec.k);
-        else entries.set(rec.k, { name: rec.k, json: rec.v, lastWriteIp: rec.ip, lastWriteTs: rec.ts, createRevision: rec.c, modRevision: rec.r });
+        if ('d' in rec) {
+          entries.delete(rec.k);
+          return;
+        }
+        const json = 'p' in rec ? applyPatch(entries.get(rec.k)?.json ?? '{}', rec.p, rec.ip, rec.ts) : rec.v;
+        entries.set(rec.k, { name: rec.k, json, lastWriteIp: rec.ip, lastWriteTs: rec.ts, createRevision: rec.c, modRevision: rec.r });
       },
       { onTornTail: opts.onTornTail, onFailure: opts.onJournalFailure },
     );
     const reg = new Registry(journal);
-    for (const [k, v] of entries) reg.entries.set(k, v);
+    for (const [k, v] of entries) reg.store(v);
     reg.revisionCounter = revision;
     reg.durableRevision = revision;
     reg.lastChange = revision;
@@ -79,6 +117,16 @@ export class Registry {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** UTF-8 bytes of every name and entry text: what `api.max_registry_bytes` limits. */
+  get totalBytes(): number {
+    return this.bytes;
+  }
+
+  /** What totalBytes would be if `name` held `json`. */
+  totalBytesWith(name: string, json: string): number {
+    return this.bytes - (this.index.get(name) ?? 0) + entryBytes(name, json);
   }
 
   has(name: string): boolean {
@@ -97,25 +145,41 @@ export class Registry {
     return entry;
   }
 
-  /** Entries whose name starts with `prefix`, in name order, after `after` (exclusive), at most `limit`. */
-  async list(prefix: string, after: string, limit: number): Promise<Entry[]> {
+  /**
+   * Entries whose name starts with `prefix`, in name order, after `after` (exclusive): at most `limit`, and
+   * no more than `maxBytes` of entries (but always one, when one matches).
+   */
+  async list(prefix: string, after: string, limit: number, maxBytes = Infinity): Promise<ListResult> {
     if (this.lastChange > this.durableRevision) await this.journal.sync();
-    const names = [...this.entries.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
-    return names.slice(0, limit).map((k) => this.entries.get(k)!);
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (const [name, size] of this.index.entries(after > prefix ? after : prefix)) {
+      if (!name.startsWith(prefix)) break;
+      if (name === after) continue;
+      if (entries.length === limit || (entries.length > 0 && bytes + size > maxBytes)) return { entries, more: true };
+      entries.push(this.entries.get(name)!);
+      bytes += size;
+    }
+    return { entries, more: false };
   }
 
   /**
    * Stores an entry. Applied synchronously, before the first await: callers may check-then-put without a race.
    */
-  put(name: string, json: string, ip: string, ts: number, opts: { fresh?: boolean } = {}): { entry: Entry; durable: Promise<Entry> } {
+  /**
+   * `opts.fresh` starts a new entry (a new create revision) even if the name exists (Replace). `opts.patch`
+   * is the data object an Update merged into the existing entry to make `json`: the journal keeps only that.
+   */
+  put(name: string, json: string, ip: string, ts: number, opts: { fresh?: boolean; patch?: string } = {}): { entry: Entry; durable: Promise<Entry> } {
     const prev = this.entries.get(name);
     const r = ++this.revisionCounter;
     const createRevision = prev && !opts.fresh ? prev.createRevision : r;
     const entry: Entry = { name, json, lastWriteIp: ip, lastWriteTs: ts, createRevision, modRevision: r };
-    this.entries.set(name, entry);
+    this.store(entry);
     this.lastChange = r;
     this.onChange();
-    const rec: PutRecord = { r, k: name, c: entry.createRevision, ip, ts, v: json };
+    const head = { r, k: name, c: createRevision, ip, ts };
+    const rec: PutRecord | PatchRecord = prev && opts.patch !== undefined ? { ...head, p: opts.patch } : { ...head, v: json };
     const durable = this.commit(rec, () => this.restore(name, prev, entry)).then(() => entry);
     return { entry, durable };
   }
@@ -124,7 +188,7 @@ export class Registry {
   delete(name: string): Promise<boolean> {
     const prev = this.entries.get(name);
     if (!prev) return Promise.resolve(false);
-    this.entries.delete(name);
+    this.remove(name);
     const r = ++this.revisionCounter;
     this.lastChange = r;
     this.onChange();
@@ -158,7 +222,20 @@ export class Registry {
     return this.journal.close();
   }
 
-  private commit(rec: PutRecord | DeleteRecord, undo: () => void): Promise<void> {
+  private store(entry: Entry): void {
+    const size = entryBytes(entry.name, entry.json);
+    this.bytes += size - (this.index.get(entry.name) ?? 0);
+    this.index.set(entry.name, size);
+    this.entries.set(entry.name, entry);
+  }
+
+  private remove(name: string): void {
+    this.bytes -= this.index.get(name) ?? 0;
+    this.index.delete(name);
+    this.entries.delete(name);
+  }
+
+  private commit(rec: JournalRecord, undo: () => void): Promise<void> {
     return this.journal.append(Buffer.from(JSON.stringify(rec), 'utf8'), undo).then(() => {
       if (rec.r > this.durableRevision) this.durableRevision = rec.r;
     });
@@ -167,7 +244,7 @@ export class Registry {
   /** Undo of one change: put back what was there, unless a later change already replaced it. */
   private restore(name: string, prev: Entry | undefined, written: Entry | undefined): void {
     if (this.entries.get(name) !== written) return;
-    if (prev) this.entries.set(name, prev);
-    else this.entries.delete(name);
+    if (prev) this.store(prev);
+    else this.remove(name);
   }
 }

@@ -98,7 +98,7 @@ export class BrokerServer {
       // that already holds all of it is not rewritten: with 100,000 entries that write was a quarter of start-up.
       if (!loaded.upToDate || registry.revision !== loaded.revision) await snapshotter.writeNow();
 
-      const broker = new Broker(registry, loaded.sections, { maxNameLength: api.maxNameLength, maxEntryBytes: api.maxEntryBytes });
+      const broker = new Broker(registry, loaded.sections, api);
       const worker = workerSettings(loaded.sections, dirname(loaded.path));
       const extensions = await createExtensionHost({
         broker,

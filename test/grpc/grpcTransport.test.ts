@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultSections } from '../../src/config/defaults.js';
 import type { ExtensionRequest, ExtensionResponse } from '../../src/core/types.js';
-import { entryData } from '../../src/registry/Entry.js';
+import { entryDataJson } from '../../src/core/entryJson.js';
 import { codeOf, startHarness, type Harness } from './harness.js';
 
 describe('gRPC transport over TLS', () => {
@@ -122,7 +122,7 @@ describe('gRPC transport over TLS', () => {
     const viaGrpc = await c.get('from-legacy');
     expect(viaGrpc).toEqual({
       name: 'from-legacy',
-      json: JSON.stringify(entryData(legacy.entry)),
+      json: entryDataJson(legacy.entry.json, legacy.entry.lastWriteIp, legacy.entry.lastWriteTs),
       lastWriteIp: '10.1.2.3',
       lastWriteTs: legacy.entry.lastWriteTs,
       createRevision: legacy.entry.createRevision,

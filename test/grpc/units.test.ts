@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError, type BrokerErrorCode } from '../../src/core/BrokerError.js';
-import { makeEntryJson, type Entry } from '../../src/registry/Entry.js';
 import { peerIp } from '../../src/transport/grpc/callContext.js';
 import { GRPC_STATUS } from '../../src/transport/grpc/grpcStatus.js';
-import { dataJson, decodePageToken, encodePageToken } from '../../src/transport/grpc/messages.js';
+import { decodePageToken, encodePageToken } from '../../src/transport/grpc/messages.js';
 import * as grpc from '@grpc/grpc-js';
 
-const entry = (json: string, ip = '10.0.0.1', ts = 1700000000): Entry => ({ name: 'n', json, lastWriteIp: ip, lastWriteTs: ts, createRevision: 1, modRevision: 1 });
 
 describe('peerIp', () => {
   it.each([
@@ -21,23 +19,6 @@ describe('peerIp', () => {
     ['::1', '::1'],
     ['unknown', ''],
   ])('%s -> %s', (peer, ip) => expect(peerIp(peer)).toBe(ip));
-});
-
-describe('dataJson', () => {
-  it('slices the stamps off what writes store', () => {
-    expect(dataJson(entry(makeEntryJson({ a: 1, b: { c: [1, 'x'] } }, '10.0.0.1', 1700000000)))).toBe('{"a":1,"b":{"c":[1,"x"]}}');
-    expect(dataJson(entry(makeEntryJson({}, '10.0.0.1', 1700000000)))).toBe('{}');
-    expect(dataJson(entry(makeEntryJson({ s: '"last_write_ip":"10.0.0.1","last_write_ts":1700000000}' }, '10.0.0.1', 1700000000)))).toBe(
-      '{"s":"\\"last_write_ip\\":\\"10.0.0.1\\",\\"last_write_ts\\":1700000000}"}',
-    );
-  });
-
-  it('drops stamps found elsewhere (entries from old files)', () => {
-    expect(dataJson(entry('{"last_write_ip":"10.0.0.1","last_write_ts":1700000000,"a":1}'))).toBe('{"a":1}');
-    expect(dataJson(entry('{"a":{"last_write_ip":"10.0.0.1","last_write_ts":1700000000},"last_write_ts":1700000000,"last_write_ip":"10.0.0.1"}'))).toBe(
-      '{"a":{"last_write_ip":"10.0.0.1","last_write_ts":1700000000}}',
-    );
-  });
 });
 
 describe('page tokens', () => {

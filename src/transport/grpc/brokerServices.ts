@@ -41,8 +41,8 @@ export function registryService(broker: Broker, log: Logger): RegistryServiceSer
 export function pingService(broker: Broker, log: Logger): PingServiceServer {
   return {
     ping: unary(log, 'PingService/Ping', (req, ctx) => {
-      const { src, data } = broker.ping(ctx, optional(req.json));
-      return { src, json: JSON.stringify(data) ?? 'null' };
+      const { src, dataJson } = broker.ping(ctx, optional(req.json));
+      return { src, json: dataJson };
     }),
   };
 }

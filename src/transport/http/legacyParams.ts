@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { BrokerError } from '../../core/BrokerError.js';
 import type { Params } from '../../core/types.js';
-import { parseJson } from '../../core/values.js';
+import { isJsonObject, parseJson, splitMembers } from '../../core/json.js';
 
 /** Reads the body up to `limit` bytes; a larger body is refused without reading it all into memory. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -42,12 +42,14 @@ export function mergeParams(query: string, body: Buffer, contentType: string | u
   const params: Params = {};
   if (body.length > 0) {
     if (contentType?.toLowerCase().includes('json')) {
-      // Depth-limited: each member is serialized again below, which a deep value would overflow.
       const parsed = parseJson(body.toString('utf8'));
       if (!parsed.ok) throw new BrokerError('INVALID_ARGUMENT', 'Malformed JSON body');
-      const doc = parsed.value;
-      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BrokerError('INVALID_ARGUMENT', 'JSON body must be an object of parameters');
-      for (const [k, v] of Object.entries(doc)) params[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      if (!isJsonObject(parsed.value)) throw new BrokerError('INVALID_ARGUMENT', 'JSON body must be an object of parameters');
+      // A string member is the parameter's text; any other value is passed on as the JSON text it was written as.
+      for (const m of splitMembers(parsed.json)) {
+        const v = parsed.value[m.name];
+        params[m.name] = typeof v === 'string' ? v : m.value;
+      }
     } else {
       parseForm(body.toString('utf8'), params);
     }
