@@ -2,15 +2,19 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Socket } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Broker } from '../../core/Broker.js';
+import { escapeNonAscii, jsonString } from '../../core/json.js';
 import type { DispatchResult } from '../../core/types.js';
 import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
+import { legacyEntryJson } from './legacyEntryJson.js';
 import { legacyErrorReply } from './legacyErrors.js';
 import { mergeParams, readBody, splitPath } from './legacyParams.js';
 import { sendFailure, sendReply } from './reply.js';
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
 const SUCCESS_PREFIX = '{"success":true,"message":"Success","data":';
+/** Extension bodies of a JSON content type get non-ASCII escaped like every other legacy JSON body. */
+const JSON_TYPE = /json/i;
 
 export interface LegacyApiOptions {
   maxBodyBytes: number;
@@ -101,17 +105,19 @@ function noBody(req: IncomingMessage): Buffer {
 function writeResult(res: ServerResponse, result: DispatchResult): void {
   switch (result.kind) {
     case 'entry':
-      sendReply(res, 200, 'OK', `${SUCCESS_PREFIX}${result.entry.json}}`);
+      sendReply(res, 200, 'OK', `${SUCCESS_PREFIX}${legacyEntryJson(result.entry)}}`);
       return;
     case 'deleted':
       sendReply(res, 200, 'OK', '{"success":true,"message":"Success"}');
       return;
     case 'ping':
-      sendReply(res, 200, 'OK', JSON.stringify(result.ping));
+      sendReply(res, 200, 'OK', escapeNonAscii(`{"src":${jsonString(result.ping.src)},"data":${result.ping.dataJson}}`));
       return;
     case 'extension': {
       const r = result.response;
-      if (r.status >= 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', r.body, r.contentType);
+      const body = JSON_TYPE.test(r.contentType) ? escapeNonAscii(r.body) : r.body;
+      if (r.status === 200) sendReply(res, 200, 'OK', body, r.contentType);
+      else if (r.status > 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', body, r.contentType);
       else sendFailure(res, r.status, r.statusMessage || `Extension answered ${r.status}`);
       return;
     }

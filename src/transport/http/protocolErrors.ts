@@ -1,10 +1,10 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { reasonPhrase, sendFailure } from './reply.js';
+import { failureBody, reasonPhrase, sendFailure } from './reply.js';
 
 /** Writes a complete legacy failure straight to the socket (no request object exists) and closes it. */
 function answerRaw(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ success: false, message, data: {} });
+  const body = failureBody(message);
   socket.end(
     `HTTP/1.1 ${status} ${reasonPhrase(message)}\r\nContent-Type: Application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { escapeNonAscii, jsonString } from '../../core/json.js';
 
 export const LEGACY_CONTENT_TYPE = 'Application/json';
 const MAX_REASON_BYTES = 1024;
@@ -35,7 +36,15 @@ export function sendReply(res: ServerResponse, status: number, reason: string, b
   res.end(bytes);
 }
 
-/** `{"success": false, "message": MESSAGE, "data": {}}` with the message as reason phrase too. */
+/** `{"success": false, "message": MESSAGE, "data": {}}`, ASCII only (see escapeNonAscii). */
+export function failureBody(message: string): string {
+  return `{"success":false,"message":${escapeNonAscii(jsonString(message))},"data":{}}`;
+}
+
+/**
+ * A failure: the message as reason phrase too, except on a 200 (a registry miss), whose reason phrase is
+ * always `OK`, as the original's.
+ */
 export function sendFailure(res: ServerResponse, status: number, message: string): void {
-  sendReply(res, status, message, JSON.stringify({ success: false, message, data: {} }));
+  sendReply(res, status, status === 200 ? 'OK' : message, failureBody(message));
 }
