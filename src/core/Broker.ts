@@ -3,8 +3,7 @@ import type { Entry } from '../registry/Entry.js';
 import type { Registry } from '../registry/Registry.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
-import { dataMembers, makeEntryJson, mergeMembers } from './entryJson.js';
-import { joinMembers } from './json.js';
+import { makeEntryJson, patchEntry } from './entryJson.js';
 import type { CallContext, DispatchResult, ExtensionResponse, ExtensionRunner, Params, PingResult } from './types.js';
 import { nowSeconds, parseAnyJson, parseEntryData, type EntryData } from './values.js';
 
@@ -179,14 +178,15 @@ export class Broker {
     const data = this.checkData(rawData);
     const existing = this.registry.peek(name);
     if (method === 'Register' && existing) throw new BrokerError('ALREADY_EXISTS', `Entry '${name}' already exists`);
+    const ts = nowSeconds();
     // An Update merges member texts: no value is parsed or re-serialized, so none can change.
     const patch = method === 'Update' && existing ? data : undefined;
-    const members = patch ? mergeMembers(dataMembers(existing!.json), patch.members) : data.members;
-    if (members.length > this.limits.maxEntryMembers) {
+    const { json, members } = patch
+      ? patchEntry(existing!.json, patch.members, ctx.clientIp, ts)
+      : { json: makeEntryJson(data.json, ctx.clientIp, ts), members: data.members.length };
+    if (members > this.limits.maxEntryMembers) {
       throw new BrokerError('RESOURCE_EXHAUSTED', `Entry has too many members: at most ${this.limits.maxEntryMembers}`, { httpStatus: 413 });
     }
-    const ts = nowSeconds();
-    const json = makeEntryJson(patch ? joinMembers(members) : data.json, ctx.clientIp, ts);
     if (Buffer.byteLength(json) > this.limits.maxEntryBytes) {
       throw new BrokerError('RESOURCE_EXHAUSTED', `Entry too large: at most ${this.limits.maxEntryBytes} bytes`, { httpStatus: 413 });
     }

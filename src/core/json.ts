@@ -74,7 +74,7 @@ export function jsonString(text: string): string {
 }
 
 /** The end (exclusive) of the string token that starts at `i` in valid JSON text. */
-function endOfString(s: string, i: number): number {
+export function endOfString(s: string, i: number): number {
   let j = i + 1;
   for (;;) {
     j = s.indexOf('"', j);
@@ -88,7 +88,7 @@ function endOfString(s: string, i: number): number {
 const STRUCTURE = /["[\]{}]/g;
 
 /** The end (exclusive) of the value that starts at `i` in valid, compact JSON text. */
-function endOfValue(s: string, i: number): number {
+export function endOfValue(s: string, i: number): number {
   const c = s.charCodeAt(i);
   if (c === 0x22) return endOfString(s, i);
   if (c === 0x7b || c === 0x5b) {

@@ -6,6 +6,7 @@ import { defaultSections } from '../../dist/src/config/defaults.js';
 import { createExtensionHost, type ExtensionHost, type ExtensionHostOptions } from '../../dist/src/extensions/ExtensionHost.js';
 import { createLogger } from '../../dist/src/log/Logger.js';
 import { Registry } from '../../dist/src/registry/Registry.js';
+import { apiSettings } from '../../dist/src/server/settings.js';
 import { removeDir, tempDir } from '../helpers/broker.js';
 
 export interface InProcessBroker {
@@ -35,7 +36,8 @@ export async function inProcessBroker(
   };
   for (const [name, text] of Object.entries(files)) write(name, text);
   const registry = await Registry.open({ journalDir: join(dir, 'journal'), snapshot: { revision: 0, entries: [] } });
-  const broker = new Broker(registry, { ...defaultSections(), ...sections }, { maxNameLength: 65536, maxEntryBytes: 1048576 });
+  const all = { ...defaultSections(), ...sections };
+  const broker = new Broker(registry, all, apiSettings(all));
   const logs: string[] = [];
   const host = await createExtensionHost({
     broker,
