@@ -179,10 +179,10 @@ export class Broker {
     const existing = this.registry.peek(name);
     if (method === 'Register' && existing) throw new BrokerError('ALREADY_EXISTS', `Entry '${name}' already exists`);
     const ts = nowSeconds();
-    // An Update merges member texts: no value is parsed or re-serialized, so none can change.
-    const patch = method === 'Update' && existing ? data : undefined;
-    const { json, members } = patch
-      ? patchEntry(existing!.json, patch.members, ctx.clientIp, ts)
+    // An Update of an existing entry merges member texts: no value is parsed or re-serialized, so none changes.
+    const base = method === 'Update' ? existing : undefined;
+    const { json, members } = base
+      ? patchEntry(base.json, data.members, ctx.clientIp, ts)
       : { json: makeEntryJson(data.json, ctx.clientIp, ts), members: data.members.length };
     if (members > this.limits.maxEntryMembers) {
       throw new BrokerError('RESOURCE_EXHAUSTED', `Entry has too many members: at most ${this.limits.maxEntryMembers}`, { httpStatus: 413 });
@@ -196,7 +196,7 @@ export class Broker {
       throw new BrokerError('RESOURCE_EXHAUSTED', 'Registry full', { httpStatus: 507 });
     }
     // Replace is one journal record that starts a new entry (a new create revision), never delete + register.
-    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ...(patch ? { patch: patch.json } : {}) });
+    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ...(base ? { patch: data.json } : {}) });
     try {
       return await durable;
     } catch (err) {
