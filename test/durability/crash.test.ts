@@ -3,6 +3,7 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeDir, startBroker, tempDir } from '../helpers/broker.js';
+import { configHolds } from '../helpers/configFile.js';
 import { call, qs } from '../helpers/https.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -96,13 +97,7 @@ describe('durability', () => {
       const b = await startBroker({ home });
       await call(b.port, `/services/Register/?${qs({ name: 'soon', data: '{}' })}`);
       // About a second on an idle machine (docs/performance.md); the bound only allows for a busy one.
-      const took = await waitFor(() => {
-        try {
-          return (JSON.parse(readFileSync(join(home, 'etc', 'bpbroker.json'), 'utf8')) as { services?: Record<string, unknown> }).services?.soon !== undefined;
-        } catch {
-          return false;
-        }
-      }, 20_000, 20, "the fold of 'soon' into bpbroker.json");
+      const took = await waitFor(() => configHolds(home, 'soon'), 20_000, 20, "the fold of 'soon' into bpbroker.json");
       console.log(`folded into bpbroker.json after ${took} ms`);
       await b.stop();
     } finally {

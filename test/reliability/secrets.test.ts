@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
 import { BPBROKER, removeDir, ROOT, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
+import { configHolds } from '../helpers/configFile.js';
 import { call, qs } from '../helpers/https.js';
 import { discoveryReplies } from '../helpers/udp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -154,13 +155,7 @@ describe('secrets on a running broker', () => {
     // Files: the key is only in bpbroker.json (and backups of it), each written with mode 0600.
     const etc = join(b.home, 'etc');
     // The files once the broker has folded the writes into bpbroker.json (and rewritten it with its own mode).
-    await waitFor(() => {
-      try {
-        return (JSON.parse(readFileSync(join(etc, 'bpbroker.json'), 'utf8')) as { services?: Record<string, unknown> }).services?.visible !== undefined;
-      } catch {
-        return false;
-      }
-    }, 20_000, 20, 'the fold of the writes into bpbroker.json');
+    await waitFor(() => configHolds(b.home, 'visible'), 20_000, 20, 'the fold of the writes into bpbroker.json');
     for (const rel of filesUnder(b.home)) {
       const text = readFileSync(join(b.home, rel), 'utf8');
       const holdsKey = [SERVICES_KEY, PING_KEY, EXT_KEY].some((k) => text.includes(k));

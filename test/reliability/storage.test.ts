@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/grpcClient.js';
 import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
+import { configHolds } from '../helpers/configFile.js';
 import { call, qs } from '../helpers/https.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -46,12 +47,7 @@ function mountTmpfs(size: string): string {
 
 /** True once bpbroker.json holds `name` and the journal is down to the one segment the fold left. */
 function folded(home: string, name: string): boolean {
-  try {
-    const file = JSON.parse(readFileSync(join(home, 'etc', 'bpbroker.json'), 'utf8')) as { services?: Record<string, unknown> };
-    return file.services?.[name] !== undefined && readdirSync(join(home, 'etc', 'bpbroker.journal')).length === 1;
-  } catch {
-    return false;
-  }
+  return configHolds(home, name) && readdirSync(join(home, 'etc', 'bpbroker.journal')).length === 1;
 }
 
 /** A write large enough to need new pages on tmpfs (small ones can land in the journal's last partial page). */
