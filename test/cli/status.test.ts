@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('bpbroker status', () => {
   it('reports a running broker with its port and entries, then a stopped one', async () => {
@@ -8,10 +9,19 @@ describe('bpbroker status', () => {
     try {
       const b = await startBroker({ home });
       await call(b.port, `/services/Register/?${qs({ name: 'one', data: '{}' })}`);
-      await new Promise((r) => setTimeout(r, 1200)); // the status follows the registry's snapshots
-      const running = await runCli(BPBROKER, ['status', '--json'], { env: { BPBROKER_HOME: home } });
-      expect(running.code).toBe(0);
-      const report = JSON.parse(running.stdout);
+      // The status follows the registry's snapshots: wait for the one that holds the entry.
+      let report: Record<string, unknown> = {};
+      await waitFor(
+        async () => {
+          const running = await runCli(BPBROKER, ['status', '--json'], { env: { BPBROKER_HOME: home } });
+          expect(running.code).toBe(0);
+          report = JSON.parse(running.stdout) as Record<string, unknown>;
+          return report.entries === 1;
+        },
+        20_000,
+        100,
+        'the status to count the entry',
+      );
       expect(report).toMatchObject({ running: true, responding: true, port: b.port, grpcPort: b.port, entries: 1, pid: b.proc.pid });
       const text = await runCli(BPBROKER, ['status'], { env: { BPBROKER_HOME: home } });
       expect(text.stdout).toContain(`127.0.0.1:${b.port}`);

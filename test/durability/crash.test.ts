@@ -3,7 +3,9 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeDir, startBroker, tempDir } from '../helpers/broker.js';
+import { configHolds } from '../helpers/configFile.js';
 import { call, qs } from '../helpers/https.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** 64 clients, each on its own connection, writing `perClient` entries; resolves to the names acknowledged. */
 async function writeConcurrently(port: number, clients: number, perClient: number, prefix: string): Promise<string[]> {
@@ -89,14 +91,14 @@ describe('durability', () => {
     }
   });
 
-  it('folds writes into bpbroker.json within about a second, without a stop', async () => {
+  it('folds writes into bpbroker.json soon, without a stop', async () => {
     const home = tempDir();
     try {
       const b = await startBroker({ home });
       await call(b.port, `/services/Register/?${qs({ name: 'soon', data: '{}' })}`);
-      await new Promise((r) => setTimeout(r, 1500));
-      const file = JSON.parse(readFileSync(join(home, 'etc', 'bpbroker.json'), 'utf8'));
-      expect(file.services.soon).toBeDefined();
+      // About a second on an idle machine (docs/performance.md); the bound only allows for a busy one.
+      const took = await waitFor(() => configHolds(home, 'soon'), 20_000, 20, "the fold of 'soon' into bpbroker.json");
+      console.log(`folded into bpbroker.json after ${took} ms`);
       await b.stop();
     } finally {
       removeDir(home);

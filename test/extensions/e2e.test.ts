@@ -1,16 +1,15 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BPBROKER, ROOT, removeDir, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call } from '../helpers/https.js';
-import { waitFor } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
 
-// The real broker serves extensions once BrokerServer creates the extension host.
-const wired = readFileSync(join(ROOT, 'src/server/BrokerServer.ts'), 'utf8').includes('createExtensionHost');
-
-const FAULTS = `export function Boom() { throw new Error('kaput'); }
+// Slow outlasts its time limit on purpose (the sleep is the fault); Loop marks that it started, then spins.
+const FAULTS = `import { writeFileSync } from 'node:fs';
+export function Boom() { throw new Error('kaput'); }
 export async function Slow() { await new Promise((r) => setTimeout(r, 5000)); }
-export function Loop() { for (;;) {} }
+export function Loop(rh) { writeFileSync(rh.qs.mark, ''); for (;;) {} }
 export function Ok() { return 'ok'; }
 `;
 // Its own namespace with a generous time limit: filling the heap may take a while on a busy machine.
@@ -18,7 +17,7 @@ const HOG = `export function Hog() { const a = []; for (let i = 0; ; i++) a.push
 export function Ok() { return 'ok'; }
 `;
 
-describe.skipIf(!wired)('extensions on a real broker (HTTPS)', () => {
+describe('extensions on a real broker (HTTPS)', () => {
   const home = tempDir('bpbroker-ext-e2e-');
   const env = { BPBROKER_HOME: home };
   let broker: RunningBroker;
@@ -30,7 +29,7 @@ describe.skipIf(!wired)('extensions on a real broker (HTTPS)', () => {
     expect((await runCli(BPBROKER, ['install-extension', '--script', join(home, 'faults.mjs')], { env })).code).toBe(0);
     writeFileSync(join(home, 'hog.mjs'), HOG);
     expect((await runCli(BPBROKER, ['install-extension', '--script', join(home, 'hog.mjs')], { env })).code).toBe(0);
-    const config = { example: { _access_key: 'k' }, faults: { _timeout_secs: 1 }, hog: { _timeout_secs: 25 }, worker: { memory_mb: 48 } };
+    const config = { example: { _access_key: 'k' }, faults: { _timeout_secs: 2 }, hog: { _timeout_secs: 25 }, worker: { memory_mb: 48 } };
     expect((await runCli(BPBROKER, ['configure'], { env, input: JSON.stringify(config) })).code).toBe(0);
     broker = await startBroker({ home });
   });
@@ -52,13 +51,18 @@ describe.skipIf(!wired)('extensions on a real broker (HTTPS)', () => {
   it('throwing answers 500, slow 504, an infinite loop does not stop ping, memory exhaustion is contained', async () => {
     expect(await call(broker.port, '/faults/Boom/')).toMatchObject({ status: 500, reason: 'kaput', json: { success: false, message: 'kaput', data: {} } });
     expect((await call(broker.port, '/faults/Slow/')).status).toBe(504);
-    const loop = call(broker.port, '/faults/Loop/');
-    await new Promise((r) => setTimeout(r, 100));
-    for (let i = 0; i < 5; i++) {
-      const t = Date.now();
-      expect((await call(broker.port, `/ping/Ping/?data=${i}`)).json).toEqual({ src: '127.0.0.1', data: i });
-      expect(Date.now() - t).toBeLessThan(2000); // liveness, not speed: the loop must not block the broker
+    const mark = join(home, 'loop-started');
+    let looping = true;
+    const loop = call(broker.port, `/faults/Loop/?mark=${encodeURIComponent(mark)}`).finally(() => (looping = false));
+    await waitFor(() => existsSync(mark), 10_000, 10, 'the looping call to start');
+    // Liveness, not speed: pings are answered while the loop spins, before its time limit ends it.
+    let answered = 0;
+    for (let i = 0; looping; i++) {
+      const ping = await call(broker.port, `/ping/Ping/?data=${i}`);
+      expect(ping.json).toEqual({ src: '127.0.0.1', data: i });
+      if (looping) answered++;
     }
+    expect(answered).toBeGreaterThanOrEqual(3);
     expect((await loop).status).toBe(504);
     const hog = await call(broker.port, '/hog/Hog/');
     expect(hog.status).toBe(500);
@@ -67,16 +71,17 @@ describe.skipIf(!wired)('extensions on a real broker (HTTPS)', () => {
     expect((await call(broker.port, '/faults/Ok/')).text).toBe('ok');
   });
 
-  it('edit (new behaviour within 1 s), break (old keeps serving, log says why), delete (401)', async () => {
+  it('edit (new behaviour without a restart), break (old keeps serving, log says why), delete (401)', async () => {
     const file = join(lib, 'example.mjs');
     writeFileSync(file, `export function Test(rh) { rh.data = 'v2'; }`);
-    const took = await waitFor(async () => (await call(broker.port, '/example/Test/?access_key=k')).text === 'v2', 3000, 20);
-    expect(took).toBeLessThan(1000);
+    // The figure is printed, not asserted: how fast a reload lands depends on the machine's load.
+    const took = await waitFor(async () => (await call(broker.port, '/example/Test/?access_key=k')).text === 'v2', 10_000, 20);
+    console.log(`edit served after ${took} ms`);
     writeFileSync(file, `export function Test(rh) { rh.data = `);
-    await waitFor(() => broker.stderr().includes('extension failed to load; the last good version keeps serving'), 3000);
+    await waitFor(() => broker.stderr().includes('extension failed to load; the last good version keeps serving'), 10_000);
     expect(broker.stderr()).toContain('example.mjs:1');
     expect((await call(broker.port, '/example/Test/?access_key=k')).text).toBe('v2');
     rmSync(file);
-    await waitFor(async () => (await call(broker.port, '/example/Test/?access_key=k')).reason === 'Unauthorized package', 3000, 20);
+    await waitFor(async () => (await call(broker.port, '/example/Test/?access_key=k')).reason === 'Unauthorized package', 10_000, 20);
   });
 });

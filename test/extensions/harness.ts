@@ -68,15 +68,8 @@ export async function inProcessBroker(
   };
 }
 
-/** Polls until `check` holds; resolves to the milliseconds it took. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 5000, stepMs = 10): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
+// Kept here too for the extension tests that import it from this harness.
+export { waitFor } from '../helpers/wait.js';
 
 /** Settles a promise into a value or the error's code and message. */
 export async function outcome<T>(p: Promise<T>): Promise<T | { code: string; message: string }> {

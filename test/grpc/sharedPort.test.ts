@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { request } from 'node:https';
+import { request, type RequestOptions } from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
 import { defaultSections } from '../../src/config/defaults.js';
@@ -18,7 +18,9 @@ import { makeCert, type Cert } from './harness.js';
 /** A legacy call the way curl makes it: offering h2 and http/1.1, not verifying the certificate. */
 function curl(port: number, path: string): Promise<{ status: number; alpn: string | false; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', rejectUnauthorized: false, agent: false, ALPNProtocols: ['h2', 'http/1.1'] }, (res) => {
+    // https.request hands TLS options such as ALPNProtocols on to tls.connect; its type does not list them.
+    const options: RequestOptions & Pick<ConnectionOptions, 'ALPNProtocols'> = { host: '127.0.0.1', port, path, method: 'POST', rejectUnauthorized: false, agent: false, ALPNProtocols: ['h2', 'http/1.1'] };
+    const req = request(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));

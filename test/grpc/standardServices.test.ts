@@ -35,8 +35,9 @@ describe('standard gRPC services', () => {
     const client = new Reflection(h.address, creds(), byName);
     clients.push(client);
     const names = await new Promise<string[]>((resolve, reject) => {
-      const call = client.ServerReflectionInfo!() as grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }>;
-      call.on('data', (res) => {
+      type Reply = { list_services_response?: { service: { name: string }[] } };
+      const call = client.ServerReflectionInfo!() as grpc.ClientDuplexStream<unknown, Reply>;
+      call.on('data', (res: Reply) => {
         resolve(res.list_services_response?.service.map((s) => s.name) ?? []);
         call.end();
       });

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { track } from './children.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BPBROKER = join(ROOT, 'bin/bpbroker.js');
@@ -29,6 +30,7 @@ export async function startBroker(opts: { home?: string; args?: string[]; env?: 
     env: { ...process.env, BPBROKER_HOME: home, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -65,7 +67,7 @@ export async function startBroker(opts: { home?: string; args?: string[]; env?: 
 /** Runs a CLI to completion. */
 export function runCli(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = track(spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

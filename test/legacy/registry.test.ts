@@ -52,7 +52,7 @@ describe('Register', () => {
   });
 
   it('answers 400 for a missing or blank name and a missing data', async () => {
-    for (const params of [{ data: '{}' }, { name: '', data: '{}' }, { name: '   ', data: '{}' }]) {
+    for (const params of [{ data: '{}' }, { name: '', data: '{}' }, { name: '   ', data: '{}' }] as Record<string, string>[]) {
       const r = await svc('Register', params);
       expect(r.status).toBe(400);
       expect(r.reason).toBe('Missing name parameter');

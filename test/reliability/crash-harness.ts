@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
 import { BPBROKER, startBroker, type RunningBroker } from '../helpers/broker.js';
+import { track } from '../helpers/children.js';
 import { call, qs } from '../helpers/https.js';
 
 /**
@@ -181,12 +182,14 @@ export function prng(seed: number): () => number {
 
 /** Starts the broker and kills it after `ms`, ready or not. */
 async function killDuringStartup(home: string, ms: number): Promise<void> {
-  const proc = spawn(process.execPath, [BPBROKER, 'start', '--port', '0', '--listen-ip', '127.0.0.1', '--log-level', 'warn'], {
-    env: { ...process.env, BPBROKER_HOME: home },
-    stdio: 'ignore',
-  });
+  const proc = track(
+    spawn(process.execPath, [BPBROKER, 'start', '--port', '0', '--listen-ip', '127.0.0.1', '--log-level', 'warn'], {
+      env: { ...process.env, BPBROKER_HOME: home },
+      stdio: 'ignore',
+    }),
+  );
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  await new Promise((r) => setTimeout(r, ms));
+  await new Promise((r) => setTimeout(r, ms)); // the random moment of the kill is what is under test, not a wait
   proc.kill('SIGKILL');
   await exited;
 }
@@ -217,6 +220,7 @@ export async function runCrashCycles(opts: CrashOptions): Promise<CrashStats> {
     const broker = await startBroker({ home: opts.home });
     let killed = false;
     const running = writers.map((w) => runWriter(w, broker.port, () => killed, rand, stats));
+    // The writers run for a random time: the kill lands at an arbitrary point of their writes (what is tested).
     await new Promise((r) => setTimeout(r, minKill + rand() * (maxKill - minKill)));
     killed = true;
     await broker.stop('SIGKILL');

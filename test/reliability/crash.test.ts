@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '../helpers/broker.js';
 import { runCrashCycles } from './crash-harness.js';
-import { report, runs, SOAK } from './soak.js';
+import { report, runs, seedFor, SOAK } from './soak.js';
 
 describe('crash consistency under SIGKILL', () => {
   const cycles = runs(5, Number(process.env.BPBROKER_SOAK_CYCLES ?? 50));
-  it(`keeps every acknowledged write and never half-applies one, over ${cycles} kills`, { timeout: SOAK ? 1_200_000 : 60_000 }, async () => {
+  const seed = seedFor('crash');
+  it(`keeps every acknowledged write and never half-applies one, over ${cycles} kills (seed ${seed})`, { timeout: SOAK ? 1_200_000 : 120_000 }, async () => {
     const home = tempDir('bpbroker-crash-');
-    const seed = Number(process.env.BPBROKER_SEED ?? Date.now() % 2 ** 31);
     try {
       const stats = await runCrashCycles({ home, cycles, seed, killAfterMs: [50, 1200] });
       report({ suite: 'crash', cycles: stats.cycles, acknowledged: stats.acknowledged, lost: stats.lost + stats.halfApplied, startupKills: stats.startupKills, crashes: 0 });

@@ -64,7 +64,7 @@ export async function rawRequest(port: number, bytes: Buffer, opts: { timeoutMs?
           buf = buf.subarray(end + 4);
           continue;
         }
-        let body = buf.subarray(end + 4);
+        let body: Buffer = buf.subarray(end + 4);
         if (!opts.head && headers['transfer-encoding'] === 'chunked') {
           const decoded = dechunk(body);
           if (!decoded) {

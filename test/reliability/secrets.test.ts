@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -6,7 +5,10 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
 import { BPBROKER, removeDir, ROOT, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
+import { configHolds } from '../helpers/configFile.js';
 import { call, qs } from '../helpers/https.js';
+import { discoveryReplies } from '../helpers/udp.js';
+import { waitFor } from '../helpers/wait.js';
 import { rawRequest } from './raw.js';
 
 // Counts calls to crypto.timingSafeEqual while keeping its behaviour.
@@ -105,14 +107,8 @@ describe('secrets on a running broker', () => {
     expect((await legacy('/services/Get/', { name: 'visible', access_key: SERVICES_KEY })).json.success).toBe(true);
     expect((await legacy('/services/Get/', { name: 'visible', access_key: 'x' })).status).toBe(401);
     // Discovery never answers for a setting.
-    const sock = createSocket('udp4');
-    const replies: Buffer[] = [];
-    sock.on('message', (m) => replies.push(m));
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-    for (const name of ['_access_key', 'visible']) sock.send(`${name}\n`, b.port, '127.0.0.1');
-    await new Promise((r) => setTimeout(r, 300));
-    sock.close();
-    expect(replies.map(String)).toEqual(['Key Exists\n']);
+    expect((await discoveryReplies(b.port, '_access_key\n', 'visible')).map(String)).toEqual([]);
+    expect((await discoveryReplies(b.port, 'visible\n', 'visible')).map(String)).toEqual(['Key Exists\n']);
   });
 
   it('internal sections are never callable, over either protocol', async () => {
@@ -157,8 +153,9 @@ describe('secrets on a running broker', () => {
     expect(b.stderr()).toContain('INFO'); // the log ran at its most verbose level (debug)
 
     // Files: the key is only in bpbroker.json (and backups of it), each written with mode 0600.
-    await new Promise((r) => setTimeout(r, 1200)); // let the fold into bpbroker.json happen
     const etc = join(b.home, 'etc');
+    // The files once the broker has folded the writes into bpbroker.json (and rewritten it with its own mode).
+    await waitFor(() => configHolds(b.home, 'visible'), 20_000, 20, 'the fold of the writes into bpbroker.json');
     for (const rel of filesUnder(b.home)) {
       const text = readFileSync(join(b.home, rel), 'utf8');
       const holdsKey = [SERVICES_KEY, PING_KEY, EXT_KEY].some((k) => text.includes(k));

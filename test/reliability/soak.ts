@@ -31,3 +31,16 @@ export function report(f: Figures): void {
   const file = process.env.BPBROKER_SOAK_REPORT;
   if (file) appendFileSync(file, `${JSON.stringify(f)}\n`);
 }
+
+/**
+ * The seed of a randomised suite: BPBROKER_SEED when set, a fresh one otherwise. Printed at once, when the file
+ * is collected and before anything can time out, so that a run that fails or hangs can be repeated with it;
+ * suites put it in their test names too, which every failure report shows.
+ */
+export function seedFor(suite: string): number {
+  const given = process.env.BPBROKER_SEED;
+  const seed = given !== undefined && given !== '' ? Number(given) : Math.floor(Math.random() * 2 ** 31);
+  if (!Number.isSafeInteger(seed)) throw new Error(`BPBROKER_SEED must be an integer, not '${given}'`);
+  console.log(`${suite}: seed ${seed} (repeat with BPBROKER_SEED=${seed})`);
+  return seed;
+}

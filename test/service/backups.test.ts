@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
 import { silentLogger } from '../../src/log/Logger.js';
 import { Backups, backupNames, backupStamp, listBackups, restoreBackup } from '../../src/registry/backups.js';
 
@@ -19,7 +20,15 @@ function home(): { home: string; config: string } {
 }
 
 const doc = (n: number) => JSON.stringify({ services: { web: { n, last_write_ip: '127.0.0.1', last_write_ts: n } } });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** True once the newest backup holds `text`. */
+function newestHolds(config: string, text: string): boolean {
+  const newest = listBackups(config)[0];
+  try {
+    return newest !== undefined && readFileSync(newest.path, 'utf8') === text;
+  } catch {
+    return false; // pruned between the listing and the read
+  }
+}
 
 describe('Backups', () => {
   it('copies the file every second and keeps the newest N', async () => {
@@ -28,11 +37,13 @@ describe('Backups', () => {
     const backups = new Backups({ configPath: config, freqSecs: 1, retain: 3, log: silentLogger });
     backups.start();
     try {
+      // Each version is copied by the timer, then the next one is written.
+      await waitFor(() => newestHolds(config, doc(0)), 10_000, 20, 'a backup of version 0');
       for (let i = 1; i <= 5; i++) {
-        await sleep(1000);
         writeFileSync(config, doc(i));
+        await waitFor(() => newestHolds(config, doc(i)), 10_000, 20, `a backup of version ${i}`);
       }
-      await sleep(1200);
+      await waitFor(async () => (await backupNames(config)).length === 3, 10_000, 20, 'pruning to the newest 3');
     } finally {
       backups.stop();
     }

@@ -1,0 +1,42 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { inProcessBroker, type InProcessBroker } from '../extensions/harness.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * A thousand hot reloads of one extension, each starting a new worker: long and CPU-bound, so it runs with the
+ * heavy suites, one file at a time (its memory figures would be noise beside another file's brokers anyway).
+ */
+let b: InProcessBroker | undefined;
+afterEach(async () => {
+  await b?.close();
+  b = undefined;
+});
+
+describe('extension host under many reloads (in process, compiled code)', () => {
+  it('1,000 reloads do not grow memory without bound', async () => {
+    b = await inProcessBroker({ 'r.mjs': `export function V(rh) { rh.data = '0'; }` }, { r: {} });
+    const round = async (i: number): Promise<void> => {
+      b!.write('r.mjs', `export function V(rh) { rh.data = '${i}'; }`);
+      await b!.host.reload('r');
+      expect((await b!.call('r', 'V')).body).toBe(String(i));
+    };
+    const gc = (globalThis as { gc?: () => void }).gc;
+    for (let i = 1; i <= 50; i++) await round(i); // warm up allocator arenas and JIT
+    gc?.();
+    const before = process.memoryUsage();
+    const t = Date.now();
+    for (let i = 51; i <= 1050; i++) await round(i);
+    // Replaced workers exit on their own after a reload: wait for them before measuring.
+    await waitFor(() => b!.host.liveWorkers <= 2, 10_000, 10, 'replaced workers to exit');
+    gc?.();
+    const after = process.memoryUsage();
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    console.log(
+      `1000 reloads in ${Date.now() - t} ms: rss ${mb(before.rss)} -> ${mb(after.rss)} MB, heapUsed ${mb(before.heapUsed)} -> ${mb(after.heapUsed)} MB, live workers ${b.host.liveWorkers}`,
+    );
+    // A leaked worker per reload would cost ~10 MB each (10 GB); what remains is allocator slack.
+    expect(after.rss - before.rss).toBeLessThan(150 * 1048576);
+    expect(after.heapUsed - before.heapUsed).toBeLessThan(20 * 1048576);
+    expect(b.host.liveWorkers).toBeLessThanOrEqual(2);
+  }, 300_000);
+});
