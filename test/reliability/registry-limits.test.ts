@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -207,8 +207,9 @@ describe('List', () => {
 
   it('pages through 100,000 entries without sorting them on each call', { timeout: 120_000 }, async () => {
     const home = tempDir('bpbroker-list-');
-    const { seedRegistry } = (await import('../../bench/lib/seed.mjs')) as { seedRegistry: (home: string, n: number) => void };
-    seedRegistry(home, 100_000);
+    mkdirSync(join(home, 'etc'));
+    const lines = Array.from({ length: 100_000 }, (_, i) => `"seed-${String(i).padStart(7, '0')}":{"port":${i},"last_write_ip":"10.0.0.1","last_write_ts":1700000000}`);
+    writeFileSync(join(home, 'etc', 'bpbroker.json'), `{"services":{${lines.join(',\n')}}}\n`);
     const b = await startBroker({ home });
     const client = connect(`127.0.0.1:${b.port}`, { insecureSkipVerify: true });
     try {
