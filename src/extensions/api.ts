@@ -55,7 +55,10 @@ export interface RequestHandler {
   requestingHost(): string;
   /** Alias of `requestingHost()`, the name the original Python broker used. */
   RequestingHost(): string;
-  /** HTTP status of the answer; default 200. Anything but 2xx answers `{"success": false, "message": statusMessage}`. */
+  /**
+   * HTTP status of the answer: an integer from 200 to 599, default 200 (anything else answers 500). Anything but
+   * 2xx answers `{"success": false, "message": statusMessage}`; 204, 205 and 304 are sent without content.
+   */
   status: number;
   /** Reason phrase and message when `status` is not 2xx. */
   statusMessage: string;

@@ -1,4 +1,4 @@
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Broker } from '../../core/Broker.js';
@@ -7,7 +7,7 @@ import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
 import { legacyErrorReply } from './legacyErrors.js';
 import { mergeParams, readBody, splitPath } from './legacyParams.js';
-import { sendFailure, sendReply } from './reply.js';
+import { isBodiless, sendBodiless, sendFailure, sendReply } from './reply.js';
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
 const SUCCESS_PREFIX = '{"success":true,"message":"Success","data":';
@@ -111,7 +111,8 @@ function writeResult(res: ServerResponse, result: DispatchResult): void {
       return;
     case 'extension': {
       const r = result.response;
-      if (r.status >= 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', r.body, r.contentType);
+      if (isBodiless(r.status)) sendBodiless(res, r.status, r.statusMessage || (STATUS_CODES[r.status] ?? ''));
+      else if (r.status >= 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', r.body, r.contentType);
       else sendFailure(res, r.status, r.statusMessage || `Extension answered ${r.status}`);
       return;
     }
