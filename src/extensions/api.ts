@@ -74,7 +74,10 @@ export interface RequestHandler {
   /** The extension's configuration section (the top-level key named like the namespace), without `_access_key`. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly registry: ExtensionRegistry;
-  /** Lines in the broker's log, tagged with the namespace. */
+  /**
+   * Lines in the broker's log, tagged with the namespace. With console output, at most about 1,000 lines a
+   * second pass; the broker logs how many were dropped beyond that.
+   */
   readonly log: ExtensionLog;
 }
 

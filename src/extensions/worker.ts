@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { ExtensionLog, ExtensionRegistry, RegistryData, RequestHandler } from './api.js';
 import { describeThrown, textOf } from './describeThrown.js';
+import { LogLimiter } from './logLimiter.js';
 import { isAnswerStatus, type CallMessage, type FromWorker, type RegistryOp, type RegistryReplyMessage, type ToWorker, type WireResponse, type WorkerInit } from './protocol.js';
 
 type Method = (rh: RequestHandler) => unknown;
@@ -72,8 +73,9 @@ function makeRegistry(requestingHost: string): ExtensionRegistry {
 }
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
-const logAt = (level: Level) => (message: unknown, fields?: Record<string, unknown>) =>
-  post({ type: 'log', level, message: textOf(message), fields: cloneable(fields) });
+const logAt = (level: Level) => (message: unknown, fields?: Record<string, unknown>) => {
+  if (consoleLimiter.admit(0)) post({ type: 'log', level, message: textOf(message), fields: cloneable(fields) });
+};
 const log: ExtensionLog = { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') };
 
 function cloneable(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
@@ -83,6 +85,28 @@ function cloneable(fields: Record<string, unknown> | undefined): Record<string, 
   } catch {
     return { unserializable: true };
   }
+}
+
+/**
+ * Console output (console.*, process.stdout/stderr) still goes where it went, the broker's stdout and stderr,
+ * within a budget; the broker logs how many lines were dropped beyond it.
+ */
+const consoleLimiter = new LogLimiter({
+  linesPerSec: 1000,
+  bytesPerSec: 1024 * 1024,
+  reportMs: 1000,
+  onDropped: (lines) =>
+    post({ type: 'log', level: 'warn', message: `extension ${init.namespace}: ${lines.toLocaleString('en-US')} log lines dropped`, fields: { dropped: lines } }),
+});
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+    const size = typeof chunk === 'string' ? chunk.length : ((chunk as { byteLength?: number } | null)?.byteLength ?? 0);
+    if (consoleLimiter.admit(size)) return write(chunk, ...rest);
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    if (done) queueMicrotask(done);
+    return true;
+  }) as typeof stream.write;
 }
 
 function makeHandler(msg: CallMessage): RequestHandler {
