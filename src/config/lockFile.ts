@@ -3,7 +3,7 @@ import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'n
 import { basename, dirname, join } from 'node:path';
 import { ConfigError } from './ConfigError.js';
 import { lockPathFor } from './paths.js';
-import { isLive, parseLockRecord, thisProcess, type LockRecord } from './processIdentity.js';
+import { heldTokens, isLive, parseLockRecord, thisProcess, type LockRecord } from './processIdentity.js';
 
 /** Who holds a configuration file: the broker while it runs, or a command that rewrites the file. */
 export type LockPurpose = 'broker' | 'configure' | 'restore';
@@ -48,15 +48,29 @@ const MAX_TAKEOVER_DEPTH = 4;
  */
 export async function acquireLock(configPath: string, purpose: LockPurpose): Promise<HeldLock> {
   const lock = lockPathFor(configPath);
-  const text = `${JSON.stringify({ ...thisProcess(), token: randomUUID(), purpose })}\n`;
+  const token = randomUUID();
+  const text = `${JSON.stringify({ ...thisProcess(), token, purpose })}\n`;
   const deadline = Date.now() + TAKEOVER_WAIT_MS;
-  for (;;) {
-    const outcome = claim(lock, text, 0);
-    if (outcome === 'acquired') return { configPath, release: () => removeIfOurs(lock, text) };
-    if (outcome !== 'wait') throw new LockHeldError(outcome, configPath, purpose);
-    if (Date.now() > deadline) throw new ConfigError(`Cannot take the lock ${lock}: another process keeps taking it over. Try again.`);
-    await new Promise((r) => setTimeout(r, 10));
+  heldTokens.add(token); // while taking it too: a takeover file of ours is held, not stale
+  try {
+    for (;;) {
+      const outcome = claim(lock, text, 0);
+      if (outcome === 'acquired') break;
+      if (outcome !== 'wait') throw new LockHeldError(outcome, configPath, purpose);
+      if (Date.now() > deadline) throw new ConfigError(`Cannot take the lock ${lock}: another process keeps taking it over. Try again.`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch (err) {
+    heldTokens.delete(token);
+    throw err;
   }
+  return {
+    configPath,
+    release: () => {
+      removeIfOurs(lock, text);
+      heldTokens.delete(token);
+    },
+  };
 }
 
 /**

@@ -34,6 +34,9 @@ export function startTimeOf(pid: number): string | undefined {
   return fields[19] || undefined; // field 22; fields[0] is field 3
 }
 
+/** Tokens of the locks this process holds now (lockFile adds and removes them). */
+export const heldTokens = new Set<string>();
+
 /** This process, as its lock records it. */
 export function thisProcess(): LockRecord {
   return { pid: process.pid, start: startTimeOf(process.pid), boot: BOOT_ID };
@@ -65,6 +68,8 @@ export function parseLockRecord(text: string): LockRecord | undefined {
  */
 export function isLive(rec: LockRecord): boolean {
   if (rec.boot !== undefined && BOOT_ID !== undefined && rec.boot !== BOOT_ID) return false;
+  // Naming this very process: live while we hold it; else it was written before a reboot that gave us its pid.
+  if (rec.pid === process.pid) return rec.token !== undefined && heldTokens.has(rec.token);
   const start = startTimeOf(rec.pid);
   if (start === undefined) return pidExists(rec.pid);
   if (rec.start !== undefined) return start === rec.start;
@@ -78,7 +83,6 @@ function runsBpbroker(cmdline: string): boolean {
 }
 
 function pidExists(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;

@@ -47,10 +47,13 @@ const staleLocks: Array<[string, () => Promise<string>]> = [
 const LOCK_MODULE = pathToFileURL(join(ROOT, 'dist/src/config/lockFile.js')).href;
 const CONTENDER = `
 const { acquireLock } = await import(${JSON.stringify(LOCK_MODULE)});
-const [config, purpose] = process.argv.slice(1);
+const { writeFileSync } = await import('node:fs');
+const [config, purpose, seedOwnPid] = process.argv.slice(2);
 process.stdout.write('ready\\n');
 process.stdin.once('data', async () => {
   try {
+    // What a broker finds after a reboot that gave it the pid its predecessor wrote in the lock.
+    if (seedOwnPid) writeFileSync(seedOwnPid, process.pid + '\\n');
     const held = await acquireLock(config, purpose);
     process.stdout.write('acquired\\n');
     process.stdin.once('end', () => { typeof held === 'function' ? held() : held.release(); process.exit(0); });
@@ -61,15 +64,28 @@ process.stdin.once('data', async () => {
   }
 });`;
 
+// Named like the broker's program, so /proc/PID/cmdline reads as a bpbroker process.
+let scriptDir: string | undefined;
+function contenderScript(): string {
+  if (scriptDir === undefined) {
+    scriptDir = tempDir('bpbroker-contender-');
+    writeFileSync(join(scriptDir, 'bpbroker.mjs'), CONTENDER);
+  }
+  return join(scriptDir, 'bpbroker.mjs');
+}
+afterAll(() => {
+  if (scriptDir) removeDir(scriptDir);
+});
+
 interface Contender {
   proc: ChildProcess;
   /** Resolves with 'acquired' or 'refused MESSAGE'. */
   outcome: Promise<string>;
 }
 
-async function contenders(n: number, config: string, purpose = 'broker'): Promise<Contender[]> {
+async function contenders(n: number, config: string, purpose = 'broker', seedOwnPid?: string): Promise<Contender[]> {
   const all = Array.from({ length: n }, () => {
-    const proc = spawn(process.execPath, ['--input-type=module', '-e', CONTENDER, config, purpose], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [contenderScript(), config, purpose, ...(seedOwnPid ? [seedOwnPid] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     const ready = new Promise<void>((resolve, reject) => {
       proc.stdout!.on('data', (d: Buffer) => {
@@ -130,6 +146,21 @@ describe('the lock on a configuration file', () => {
         for (const c of cs) c.proc.stdin!.end();
         await Promise.all(exited);
       }
+    } finally {
+      removeDir(h);
+    }
+  }, 180_000);
+
+  it("a lock naming the taker's own pid, left before a reboot, is stale", async () => {
+    const { home: h, config, lock } = home();
+    try {
+      const [taker] = await contenders(1, config, 'broker', lock);
+      taker!.proc.stdin!.write('go\n');
+      expect(await taker!.outcome).toBe('acquired');
+      expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: taker!.proc.pid, purpose: 'broker' });
+      const exited = new Promise((r) => taker!.proc.once('exit', r));
+      taker!.proc.stdin!.end();
+      await exited;
     } finally {
       removeDir(h);
     }
