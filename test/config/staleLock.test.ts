@@ -172,14 +172,13 @@ describe('the lock on a configuration file', () => {
       for (let round = 0; round < 4; round++) {
         if (round % 2 === 1) writeFileSync(lock, `${await unrelatedPid()}\n`);
         const started = await Promise.allSettled([startBroker({ home: h }), startBroker({ home: h })]);
-        const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+        const running: RunningBroker[] = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
         const refused = started.flatMap((s) => (s.status === 'rejected' ? [String((s.reason as Error).message)] : []));
-        try {
-          expect(running.length, `round ${round}: ${refused.join(' | ')}`).toBe(1);
-          expect(refused[0]).toContain(`Another broker (pid ${running[0]!.proc.pid}) is running`);
-        } finally {
-          for (const b of running as RunningBroker[]) expect(await b.stop()).toBe(0);
-        }
+        const stopped: Array<{ code: number | null; stderr: string }> = [];
+        for (const b of running) stopped.push({ code: await b.stop(), stderr: b.stderr() });
+        expect(running.length, `round ${round}: ${refused.join(' | ')}`).toBe(1);
+        expect(refused[0]).toContain(`Another broker (pid ${running[0]!.proc.pid}) is running`);
+        expect(stopped[0]!.code, stopped[0]!.stderr).toBe(0);
       }
     } finally {
       removeDir(h);
