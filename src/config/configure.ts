@@ -7,10 +7,19 @@ import { silentLogger } from '../log/Logger.js';
 import { ConfigError } from './ConfigError.js';
 import type { Sections } from './defaults.js';
 import { loadConfig } from './loadConfig.js';
-import { lockHolder } from './lockFile.js';
+import { acquireLock, type HeldLock } from './lockFile.js';
 import { additiveMerge, isPlainObject } from './merge.js';
-import { journalDirFor } from './paths.js';
+import { configPathFrom, journalDirFor } from './paths.js';
 import { validateConfig } from './validate.js';
+
+export interface ConfigureOptions {
+  home: string;
+  configPath?: string | undefined;
+  inputText: string;
+  inputName: string;
+  /** The caller (restore) already holds the file's lock. */
+  heldLock?: HeldLock | undefined;
+}
 
 export interface ConfigureResult {
   path: string;
@@ -21,9 +30,10 @@ export interface ConfigureResult {
 /**
  * `bpbroker configure`: strictly additive. A value is applied only where the file has none; existing values and
  * registry entries stay as they are. The journal of a broker that stopped without folding it is folded first,
- * so nothing acknowledged is lost. Refused while a broker runs with the same file (it would overwrite us).
+ * so nothing acknowledged is lost. Refused while a broker runs with the same file (it would overwrite us); the
+ * file's lock is held throughout, so no broker starts halfway through.
  */
-export async function configure(opts: { home: string; configPath?: string | undefined; inputText: string; inputName: string }): Promise<ConfigureResult> {
+export async function configure(opts: ConfigureOptions): Promise<ConfigureResult> {
   let input: unknown;
   try {
     input = JSON.parse(opts.inputText);
@@ -34,12 +44,21 @@ export async function configure(opts: { home: string; configPath?: string | unde
   // The input must be a valid configuration by itself, even where its values would be left untouched.
   validateConfig(input, opts.inputName);
 
-  const loaded = loadConfig({ home: opts.home, configPath: opts.configPath });
-  const holder = lockHolder(loaded.path);
-  if (holder !== undefined) {
-    throw new ConfigError(`A broker (pid ${holder}) is running with ${loaded.path}. Stop it, configure, then start it again.`);
+  // Held, not only checked, and taken before the file is read: a broker or another configure starting or
+  // stopping meanwhile would overwrite what we write, or we what it wrote.
+  const path = configPathFrom(opts.home, opts.configPath);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (opts.heldLock?.configPath === path) return configureLocked(opts, input);
+  const lock = await acquireLock(path, 'configure');
+  try {
+    return await configureLocked(opts, input);
+  } finally {
+    lock.release();
   }
-  mkdirSync(dirname(loaded.path), { recursive: true, mode: 0o755 });
+}
+
+async function configureLocked(opts: ConfigureOptions, input: Record<string, unknown>): Promise<ConfigureResult> {
+  const loaded = loadConfig({ home: opts.home, configPath: opts.configPath });
   const registry = await Registry.open({ journalDir: journalDirFor(loaded.path), snapshot: { revision: loaded.revision, entries: loaded.entries.values() } });
   try {
     const current: Record<string, unknown> = { ...loaded.fileSections };

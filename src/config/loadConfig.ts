@@ -1,10 +1,9 @@
-import { resolve } from 'node:path';
 import type { Entry } from '../registry/Entry.js';
 import { isDeepStrictEqual } from 'node:util';
 import { readConfigFile, type ConfigDocument } from './ConfigFile.js';
 import { defaultSections, type Sections } from './defaults.js';
 import { deepMerge } from './merge.js';
-import { globalConfigPath } from './paths.js';
+import { configPathFrom } from './paths.js';
 
 export interface ConfigSource {
   home: string;
@@ -32,8 +31,9 @@ export interface LoadedConfig {
 
 /** Loads the layers: embedded defaults < global file < `--config` file < command-line overrides. */
 export function loadConfig(src: ConfigSource): LoadedConfig {
-  const globalPath = globalConfigPath(src.home);
-  const path = src.configPath ? resolve(src.configPath) : globalPath;
+  // Real paths: a symlinked file or folder is the same file as its target (one lock, one journal).
+  const globalPath = configPathFrom(src.home);
+  const path = configPathFrom(src.home, src.configPath);
   let sections: Sections = defaultSections();
   let entries = new Map<string, Entry>();
   let revision = 0;

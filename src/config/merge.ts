@@ -4,12 +4,25 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Member names are data: `toString`, `constructor` or `__proto__` are names like any other. Reads look at own
+ * members only (`in` and a plain read see Object.prototype), and writes define a member (an assignment to
+ * `__proto__` would replace the prototype instead).
+ */
+export function ownValue(obj: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Deep merge where `over` wins: objects merge member by member, anything else replaces. Returns a new object. */
 export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : v;
+    const b = ownValue(out, k);
+    setOwn(out, k, isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : v);
   }
   return out;
 }
@@ -32,13 +45,13 @@ export function additiveMerge(target: Record<string, unknown>, input: Record<str
   const untouched: string[] = [];
   for (const [k, v] of Object.entries(input)) {
     const path = prefix ? `${prefix}.${k}` : k;
-    const existing = merged[k];
-    if (!(k in merged)) {
-      merged[k] = v;
+    const existing = ownValue(merged, k);
+    if (!Object.hasOwn(merged, k)) {
+      setOwn(merged, k, v);
       applied.push(path);
     } else if (isPlainObject(existing) && isPlainObject(v)) {
       const sub = additiveMerge(existing, v, path);
-      merged[k] = sub.merged;
+      setOwn(merged, k, sub.merged);
       applied.push(...sub.applied);
       untouched.push(...sub.untouched);
     } else {

@@ -1,4 +1,5 @@
-import { dirname, join, resolve } from 'node:path';
+import { readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** The installation folder: `$BPBROKER_HOME`, else /usr/local/bpbroker (%ProgramFiles%\bpbroker on Windows). */
 export function brokerHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -18,6 +19,44 @@ export function libDir(home: string): string {
 
 export function globalConfigPath(home: string): string {
   return join(etcDir(home), 'bpbroker.json');
+}
+
+/**
+ * The configuration file a command works on (`--config FILE`, else the global one), as its real path. Every
+ * file beside it (journal, lock, status, backups) and its atomic replace go through this path, so a symlinked
+ * file or folder is one file for all brokers and tools, and a symlink stays a symlink when the file is written.
+ */
+export function configPathFrom(home: string, configPath?: string | undefined): string {
+  return realPath(configPath ? resolve(configPath) : globalConfigPath(home));
+}
+
+/** Links followed at most, as the kernel does (ELOOP), so a cycle of dangling links ends. */
+const MAX_LINKS = 40;
+
+/**
+ * `path` with every symlink resolved. Parts that do not exist yet are kept as they are, under the real path of
+ * the part that exists; a dangling link resolves to where it points, so the file is created there.
+ */
+export function realPath(path: string, links = 0): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync.native(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+  }
+  let target: string | undefined;
+  try {
+    target = readlinkSync(abs);
+  } catch {
+    target = undefined; // not a link: it does not exist
+  }
+  if (target !== undefined) {
+    if (links >= MAX_LINKS) throw Object.assign(new Error(`Too many levels of symbolic links: ${abs}`), { code: 'ELOOP' });
+    return realPath(resolve(dirname(abs), target), links + 1);
+  }
+  const parent = dirname(abs);
+  return parent === abs ? abs : join(realPath(parent, links), basename(abs));
 }
 
 /** The journal folder that belongs to a configuration file: `etc/bpbroker.json` -> `etc/bpbroker.journal/`. */

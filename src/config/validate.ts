@@ -45,10 +45,11 @@ export function validateConfig(doc: unknown, file: string): asserts doc is Recor
   for (const [section, body] of Object.entries(doc)) {
     if (!isPlainObject(body)) fail(section, 'must be an object');
     const obj = body as Record<string, unknown>;
-    if ('_access_key' in obj && typeof obj._access_key !== 'string') fail(`${section}._access_key`, 'must be a string');
-    if ('_timeout_secs' in obj && positive(obj._timeout_secs)) fail(`${section}._timeout_secs`, 'must be a number above 0');
-    for (const [key, rule] of Object.entries(RULES[section] ?? {})) {
-      if (!(key in obj)) continue;
+    // Own members only: `in` also sees Object.prototype (a section named `constructor` is a section like any other).
+    if (Object.hasOwn(obj, '_access_key') && typeof obj._access_key !== 'string') fail(`${section}._access_key`, 'must be a string');
+    if (Object.hasOwn(obj, '_timeout_secs') && positive(obj._timeout_secs)) fail(`${section}._timeout_secs`, 'must be a number above 0');
+    for (const [key, rule] of Object.entries(Object.hasOwn(RULES, section) ? RULES[section]! : {})) {
+      if (!Object.hasOwn(obj, key)) continue;
       const why = rule(obj[key]);
       if (why) fail(`${section}.${key}`, why);
     }

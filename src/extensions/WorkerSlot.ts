@@ -3,7 +3,7 @@ import { BrokerError } from '../core/BrokerError.js';
 import type { ExtensionResponse } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import { ExtensionLoadError } from './bundle.js';
-import type { FromWorker, RegistryOp, ToWorker, WorkerInit } from './protocol.js';
+import { isAnswerStatus, type FromWorker, type RegistryOp, type ToWorker, type WorkerInit } from './protocol.js';
 
 export type RegistryBridge = (op: RegistryOp, name: string, data: string | undefined, requestingHost: string) => Promise<string | undefined>;
 
@@ -24,9 +24,19 @@ interface PendingCall {
   resolve: (r: ExtensionResponse) => void;
   reject: (e: BrokerError) => void;
   timer: NodeJS.Timeout;
+  method: string;
+  caller: string;
+  started: number;
 }
 
 type SlotState = 'loading' | 'ready' | 'retired' | 'stopped';
+
+const LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'warn', 'error']);
+
+/** An answer the transports can send: a final status (see isAnswerStatus) and text fields. */
+function isWireResponse(r: ExtensionResponse): boolean {
+  return isAnswerStatus(r.status) && typeof r.statusMessage === 'string' && typeof r.contentType === 'string' && typeof r.body === 'string';
+}
 
 /**
  * One worker thread running one version of one extension. Calls run concurrently in it (async methods
@@ -66,7 +76,14 @@ export class WorkerSlot {
           clearTimeout(loadTimer);
           reject(new ExtensionLoadError(msg.message));
           void this.terminate();
-        } else this.onMessage(msg);
+        } else {
+          try {
+            this.onMessage(msg);
+          } catch (err) {
+            // Only our worker code posts here, but the extension shares its thread: nothing it sends may throw here.
+            opts.log.warn('extension worker sent a malformed message', { namespace: init.namespace, err });
+          }
+        }
       });
       this.worker.on('error', (err: Error & { code?: string }) => {
         this.exitReason =
@@ -83,7 +100,9 @@ export class WorkerSlot {
         this.state = 'stopped';
         for (const p of this.pending.values()) {
           clearTimeout(p.timer);
-          p.reject(new BrokerError('INTERNAL', unexpected ? reason : `Extension ${init.namespace} was stopped`));
+          const message = unexpected ? reason : `Extension ${init.namespace} was stopped`;
+          this.logFailure(p, message, undefined);
+          p.reject(new BrokerError('INTERNAL', message));
         }
         this.pending.clear();
         resolveStopped();
@@ -115,11 +134,11 @@ export class WorkerSlot {
         this.pending.delete(id);
         reject(new BrokerError('DEADLINE_EXCEEDED', `Extension method ${this.init.namespace}.${method} exceeded its time limit of ${timeoutMs / 1000} s`));
         // The only way to stop JavaScript that may be spinning is to end its thread: no new calls go here.
-        this.opts.log.warn('extension call timed out; replacing its worker', { namespace: this.init.namespace, method, timeoutMs });
+        this.opts.log.warn('extension call timed out; replacing its worker', { namespace: this.init.namespace, method, caller: requestingHost, timeoutMs });
         this.opts.onUnhealthy(this);
         this.retire();
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, method, caller: requestingHost, started: performance.now() });
       const msg: ToWorker = { type: 'call', id, method, qs, requestingHost, config };
       this.worker.postMessage(msg);
     });
@@ -140,14 +159,32 @@ export class WorkerSlot {
     return this.stopped;
   }
 
-  private settle(id: number, outcome: { response: ExtensionResponse } | { error: BrokerError }): void {
+  private settle(id: number, outcome: { response: ExtensionResponse } | { message: string; stack: string | undefined }): void {
     const p = this.pending.get(id);
     if (!p) return; // already answered (timed out)
     this.pending.delete(id);
     clearTimeout(p.timer);
-    if ('response' in outcome) p.resolve(outcome.response);
-    else p.reject(outcome.error);
+    if ('response' in outcome && isWireResponse(outcome.response)) p.resolve(outcome.response);
+    else {
+      // The worker checks rh.status too; this side decides, whatever runs in the worker.
+      const { message, stack } =
+        'response' in outcome ? { message: `Extension ${this.init.namespace}.${p.method} gave an answer that cannot be sent`, stack: undefined } : outcome;
+      this.logFailure(p, message, stack);
+      p.reject(new BrokerError('INTERNAL', message));
+    }
     if (this.state === 'retired' && this.pending.size === 0) void this.terminate();
+  }
+
+  /** Every failed call reaches the broker's log, with what the extension threw and where. */
+  private logFailure(p: PendingCall, error: string, stack: string | undefined): void {
+    this.opts.log.error('extension call failed', {
+      namespace: this.init.namespace,
+      method: p.method,
+      caller: p.caller,
+      durationMs: Math.round(performance.now() - p.started),
+      error,
+      ...(stack !== undefined ? { stack } : {}),
+    });
   }
 
   private onMessage(msg: FromWorker): void {
@@ -156,7 +193,7 @@ export class WorkerSlot {
         this.settle(msg.id, { response: msg.response });
         return;
       case 'failure':
-        this.settle(msg.id, { error: new BrokerError('INTERNAL', msg.message) });
+        this.settle(msg.id, { message: typeof msg.message === 'string' ? msg.message : 'Extension call failed', stack: typeof msg.stack === 'string' ? msg.stack : undefined });
         return;
       case 'registry':
         this.opts.registry(msg.op, msg.name, msg.data, msg.requestingHost).then(
@@ -169,7 +206,8 @@ export class WorkerSlot {
         );
         return;
       case 'log':
-        this.opts.log[msg.level](msg.message, { extension: this.init.namespace, ...msg.fields });
+        if (!LOG_LEVELS.has(msg.level)) return;
+        this.opts.log[msg.level](typeof msg.message === 'string' ? msg.message : 'extension log', { extension: this.init.namespace, ...msg.fields });
         return;
       default:
         return;

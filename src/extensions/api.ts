@@ -55,7 +55,10 @@ export interface RequestHandler {
   requestingHost(): string;
   /** Alias of `requestingHost()`, the name the original Python broker used. */
   RequestingHost(): string;
-  /** HTTP status of the answer; default 200. Anything but 2xx answers `{"success": false, "message": statusMessage}`. */
+  /**
+   * HTTP status of the answer: an integer from 200 to 599, default 200 (anything else answers 500). Anything but
+   * 2xx answers `{"success": false, "message": statusMessage}`; 204, 205 and 304 are sent without content.
+   */
   status: number;
   /** Reason phrase and message when `status` is not 2xx. */
   statusMessage: string;
@@ -71,7 +74,10 @@ export interface RequestHandler {
   /** The extension's configuration section (the top-level key named like the namespace), without `_access_key`. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly registry: ExtensionRegistry;
-  /** Lines in the broker's log, tagged with the namespace. */
+  /**
+   * Lines in the broker's log, tagged with the namespace. With console output, at most about 1,000 lines a
+   * second pass; the broker logs how many were dropped beyond that.
+   */
   readonly log: ExtensionLog;
 }
 

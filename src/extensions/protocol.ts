@@ -31,6 +31,14 @@ export interface RegistryReplyMessage {
 
 export type ToWorker = { type: 'init'; init: WorkerInit } | CallMessage | RegistryReplyMessage;
 
+/**
+ * What `rh.status` may hold: a final status an HTTP/1.1 answer can carry with this broker's reply. 1xx are interim
+ * (a client waits on for the final answer that never comes).
+ */
+export function isAnswerStatus(status: unknown): status is number {
+  return typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
 export interface WireResponse {
   status: number;
   statusMessage: string;
@@ -42,6 +50,6 @@ export type FromWorker =
   | { type: 'ready'; methods: string[] }
   | { type: 'loadError'; message: string }
   | { type: 'result'; id: number; response: WireResponse }
-  | { type: 'failure'; id: number; message: string }
+  | { type: 'failure'; id: number; message: string; stack?: string | undefined }
   | { type: 'registry'; id: number; op: RegistryOp; name: string; data?: string | undefined; requestingHost: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: Record<string, unknown> | undefined };

@@ -4,13 +4,22 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { ExtensionLog, ExtensionRegistry, RegistryData, RequestHandler } from './api.js';
-import type { CallMessage, FromWorker, RegistryOp, RegistryReplyMessage, ToWorker, WireResponse, WorkerInit } from './protocol.js';
+import { describeThrown, textOf } from './describeThrown.js';
+import { LogLimiter } from './logLimiter.js';
+import { isAnswerStatus, type CallMessage, type FromWorker, type RegistryOp, type RegistryReplyMessage, type ToWorker, type WireResponse, type WorkerInit } from './protocol.js';
 
 type Method = (rh: RequestHandler) => unknown;
 
 let init: WorkerInit = { namespace: '', file: '', code: '' };
 const port = parentPort!;
-const post = (msg: FromWorker): void => port.postMessage(msg);
+/** Messages hold only text and numbers we made; a failure to send one must still not throw into a caller. */
+const post = (msg: FromWorker): void => {
+  try {
+    port.postMessage(msg);
+  } catch {
+    /* the port is closing: the worker is being stopped */
+  }
+};
 
 // Stack traces point at the author's files (the bundle carries an inline source map).
 process.setSourceMapsEnabled(true);
@@ -18,11 +27,6 @@ process.setSourceMapsEnabled(true);
 const methods = new Map<string, Method>();
 const pendingRegistry = new Map<number, { resolve: (v: string | undefined) => void; reject: (e: Error) => void }>();
 let nextRegistryId = 1;
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return typeof err === 'string' ? err : String(err);
-}
 
 async function load(what: WorkerInit): Promise<void> {
   init = what;
@@ -40,7 +44,8 @@ async function load(what: WorkerInit): Promise<void> {
     }
     post({ type: 'ready', methods: [...methods.keys()].filter((m) => !m.startsWith('_')) });
   } catch (err) {
-    post({ type: 'loadError', message: err instanceof Error && err.stack ? err.stack : describe(err) });
+    const d = describeThrown(err);
+    post({ type: 'loadError', message: d.stack ?? d.message });
   }
 }
 
@@ -67,12 +72,11 @@ function makeRegistry(requestingHost: string): ExtensionRegistry {
   };
 }
 
-const log: ExtensionLog = {
-  debug: (message, fields) => post({ type: 'log', level: 'debug', message: String(message), fields: cloneable(fields) }),
-  info: (message, fields) => post({ type: 'log', level: 'info', message: String(message), fields: cloneable(fields) }),
-  warn: (message, fields) => post({ type: 'log', level: 'warn', message: String(message), fields: cloneable(fields) }),
-  error: (message, fields) => post({ type: 'log', level: 'error', message: String(message), fields: cloneable(fields) }),
+type Level = 'debug' | 'info' | 'warn' | 'error';
+const logAt = (level: Level) => (message: unknown, fields?: Record<string, unknown>) => {
+  if (consoleLimiter.admit(0)) post({ type: 'log', level, message: textOf(message), fields: cloneable(fields) });
 };
+const log: ExtensionLog = { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') };
 
 function cloneable(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (fields === undefined) return undefined;
@@ -81,6 +85,28 @@ function cloneable(fields: Record<string, unknown> | undefined): Record<string, 
   } catch {
     return { unserializable: true };
   }
+}
+
+/**
+ * Console output (console.*, process.stdout/stderr) still goes where it went, the broker's stdout and stderr,
+ * within a budget; the broker logs how many lines were dropped beyond it.
+ */
+const consoleLimiter = new LogLimiter({
+  linesPerSec: 1000,
+  bytesPerSec: 1024 * 1024,
+  reportMs: 1000,
+  onDropped: (lines) =>
+    post({ type: 'log', level: 'warn', message: `extension ${init.namespace}: ${lines.toLocaleString('en-US')} log lines dropped`, fields: { dropped: lines } }),
+});
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+    const size = typeof chunk === 'string' ? chunk.length : ((chunk as { byteLength?: number } | null)?.byteLength ?? 0);
+    if (consoleLimiter.admit(size)) return write(chunk, ...rest);
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    if (done) queueMicrotask(done);
+    return true;
+  }) as typeof stream.write;
 }
 
 function makeHandler(msg: CallMessage): RequestHandler {
@@ -108,9 +134,12 @@ function makeHandler(msg: CallMessage): RequestHandler {
   return rh;
 }
 
-function toWire(rh: RequestHandler, returned: unknown): WireResponse {
-  const status = Number(rh.status);
-  if (!Number.isInteger(status) || status < 100 || status > 599) throw new Error(`rh.status must be an HTTP status code, got ${String(rh.status)}`);
+function toWire(rh: RequestHandler, method: string, returned: unknown): WireResponse {
+  const status: unknown = rh.status;
+  if (!isAnswerStatus(status)) {
+    const shown = typeof status === 'string' ? JSON.stringify(status) : textOf(status);
+    throw new Error(`Extension ${init.namespace}.${method} set rh.status to ${shown}: it must be an integer from 200 to 599`);
+  }
   const data = rh.data === undefined ? returned : rh.data;
   let body: string;
   if (data === undefined) body = '';
@@ -128,9 +157,10 @@ async function runCall(msg: CallMessage): Promise<void> {
     if (!fn || msg.method.startsWith('_')) throw new Error(`No method ${msg.method}`);
     const rh = makeHandler(msg);
     const returned = await fn(rh);
-    post({ type: 'result', id: msg.id, response: toWire(rh, returned) });
+    post({ type: 'result', id: msg.id, response: toWire(rh, msg.method, returned) });
   } catch (err) {
-    post({ type: 'failure', id: msg.id, message: describe(err) });
+    const { message, stack } = describeThrown(err);
+    post({ type: 'failure', id: msg.id, message, stack });
   }
 }
 
@@ -148,6 +178,12 @@ port.on('message', (msg: ToWorker) => {
   else if (msg.type === 'registryReply') onRegistryReply(msg);
 });
 
-// A promise an extension forgot to await must not take down the calls of every other client on this worker.
-process.on('unhandledRejection', (reason) => log.error('unhandled rejection in extension', { reason: describe(reason) }));
+// A promise an extension forgot to await, or a throw from a timer, must not take down the calls of every other
+// client on this worker: the broker logs it and the worker goes on.
+const stray = (what: string) => (value: unknown) => {
+  const { message, stack } = describeThrown(value);
+  post({ type: 'log', level: 'error', message: `${what} in extension ${init.namespace}`, fields: { error: message, ...(stack ? { stack } : {}) } });
+};
+process.on('unhandledRejection', stray('unhandled rejection'));
+process.on('uncaughtException', stray('uncaught exception'));
 

@@ -9,8 +9,8 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../config/ConfigError.js';
 import { parseConfigText } from '../config/ConfigFile.js';
 import { configure } from '../config/configure.js';
-import { acquireLock, lockHolder } from '../config/lockFile.js';
-import { globalConfigPath, journalDirFor } from '../config/paths.js';
+import { acquireLock, type HeldLock } from '../config/lockFile.js';
+import { configPathFrom, journalDirFor } from '../config/paths.js';
 import { silentLogger, type Logger } from '../log/Logger.js';
 import { atomicWriteFile } from './atomicWrite.js';
 
@@ -161,14 +161,21 @@ export interface RestoreResult {
  * validated first; the current state (journal folded in) is saved as one more backup, so a restore can be
  * undone; then the file is replaced atomically and the journal removed, since the restored file supersedes it.
  */
-export async function restoreBackup(opts: { home: string; configPath?: string | undefined; from: string }): Promise<RestoreResult> {
-  const configPath = opts.configPath ? resolve(opts.configPath) : globalConfigPath(opts.home);
-  const refuse = (pid: number): never => {
-    throw new ConfigError(`A broker (pid ${pid}) is running with ${configPath}. Stop it first (e.g. systemctl stop bpbroker), then restore.`);
-  };
-  const holder = lockHolder(configPath);
-  if (holder !== undefined) refuse(holder);
+export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
+  const configPath = configPathFrom(opts.home, opts.configPath);
+  mkdirSync(dirname(configPath), { recursive: true, mode: 0o755 });
+  // Held from the first read to the last write: no broker or configure may start halfway through.
+  const lock = await acquireLock(configPath, 'restore');
+  try {
+    return await restoreLocked(opts, configPath, lock);
+  } finally {
+    lock.release();
+  }
+}
 
+type RestoreOptions = { home: string; configPath?: string | undefined; from: string };
+
+async function restoreLocked(opts: RestoreOptions, configPath: string, lock: HeldLock): Promise<RestoreResult> {
   // A bare backup name is looked up in the backups folder.
   let from = resolve(opts.from);
   if (!existsSync(from) && !isAbsolute(opts.from) && !opts.from.includes('/') && !opts.from.includes('\\')) {
@@ -187,7 +194,7 @@ export async function restoreBackup(opts: { home: string; configPath?: string | 
   if (existsSync(configPath) || existsSync(journal)) {
     try {
       // Folds acknowledged writes still in the journal into the file, so the saved copy is complete.
-      await configure({ home: opts.home, configPath: opts.configPath, inputText: '{}', inputName: 'restore' });
+      await configure({ home: opts.home, configPath: opts.configPath, inputText: '{}', inputName: 'restore', heldLock: lock });
     } catch (err) {
       // A damaged file is a common reason to restore: save it as it is.
       if (!(err instanceof ConfigError)) throw err;
@@ -196,23 +203,10 @@ export async function restoreBackup(opts: { home: string; configPath?: string | 
     savedCurrent = await saver.backupNow({ force: true });
   }
 
-  mkdirSync(dirname(configPath), { recursive: true, mode: 0o755 });
-  let release: () => void;
-  try {
-    release = acquireLock(configPath); // keeps a broker from starting halfway through
-  } catch (err) {
-    const pid = lockHolder(configPath);
-    if (pid !== undefined) refuse(pid);
-    throw err;
-  }
-  try {
-    await atomicWriteFile(configPath, text, { mode: 0o600 });
-    const journalRemoved = existsSync(journal);
-    rmSync(journal, { recursive: true, force: true });
-    return { from, path: configPath, ...(savedCurrent ? { savedCurrent } : {}), journalRemoved };
-  } finally {
-    release();
-  }
+  await atomicWriteFile(configPath, text, { mode: 0o600 });
+  const journalRemoved = existsSync(journal);
+  rmSync(journal, { recursive: true, force: true });
+  return { from, path: configPath, ...(savedCurrent ? { savedCurrent } : {}), journalRemoved };
 }
 
 /** For tests and tools: the backup files of a folder, oldest first. */

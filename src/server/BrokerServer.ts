@@ -5,7 +5,7 @@ import { Broker } from '../core/Broker.js';
 import type { Sections } from '../config/defaults.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock } from '../config/lockFile.js';
-import { journalDirFor, libDir } from '../config/paths.js';
+import { configPathFrom, journalDirFor, libDir } from '../config/paths.js';
 import type { Logger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
@@ -79,11 +79,14 @@ export class BrokerServer {
 
   static async start(opts: BrokerServerOptions): Promise<BrokerServer> {
     const { log } = opts;
-    const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
-    mkdirSync(dirname(loaded.path), { recursive: true, mode: 0o755 });
-    const releaseLock = acquireLock(loaded.path);
+    // The lock first, then the file: a configure or restore that finished just before must be read, not overwritten.
+    const configPath = configPathFrom(opts.home, opts.configPath);
+    mkdirSync(dirname(configPath), { recursive: true, mode: 0o755 });
+    const lock = await acquireLock(configPath, 'broker');
+    const releaseLock = (): void => lock.release();
     const cleanups: Array<() => Promise<void> | void> = [releaseLock];
     try {
+      const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
       const api = apiSettings(loaded.sections);
       const registry = await Registry.open({
         journalDir: journalDirFor(loaded.path),

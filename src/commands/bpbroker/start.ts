@@ -47,8 +47,6 @@ export default class Start extends Command {
       if (message === undefined) throw err;
       return fatal(this, message);
     }
-    // Scripts and tests read this line to learn the port (with --port 0) and that the broker is ready.
-    this.log(`bpbroker ready on port ${server.port} (config ${server.configPath})`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info(`received ${signal}`);
@@ -60,6 +58,9 @@ export default class Start extends Command {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      // Scripts and tests read this line to learn the port (with --port 0) and that the broker is ready; a
+      // signal sent as soon as they read it must find the handlers in place, so it comes after them.
+      this.log(`bpbroker ready on port ${server.port} (config ${server.configPath})`);
     });
   }
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Broker } from '../../core/Broker.js';
@@ -9,7 +9,7 @@ import type { Logger } from '../../log/Logger.js';
 import { legacyEntryJson } from './legacyEntryJson.js';
 import { legacyErrorReply } from './legacyErrors.js';
 import { mergeParams, readBody, splitPath } from './legacyParams.js';
-import { sendFailure, sendReply } from './reply.js';
+import { isBodiless, sendBodiless, sendFailure, sendReply } from './reply.js';
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
 const SUCCESS_PREFIX = '{"success":true,"message":"Success","data":';
@@ -116,7 +116,8 @@ function writeResult(res: ServerResponse, result: DispatchResult): void {
     case 'extension': {
       const r = result.response;
       const body = JSON_TYPE.test(r.contentType) ? escapeNonAscii(r.body) : r.body;
-      if (r.status === 200) sendReply(res, 200, 'OK', body, r.contentType);
+      if (isBodiless(r.status)) sendBodiless(res, r.status, r.statusMessage || (STATUS_CODES[r.status] ?? ''));
+      else if (r.status === 200) sendReply(res, 200, 'OK', body, r.contentType);
       else if (r.status > 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', body, r.contentType);
       else sendFailure(res, r.status, r.statusMessage || `Extension answered ${r.status}`);
       return;

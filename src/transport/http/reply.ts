@@ -36,6 +36,21 @@ export function sendReply(res: ServerResponse, status: number, reason: string, b
   res.end(bytes);
 }
 
+/** Statuses that never carry content (RFC 9110 15.3.5, 15.3.6, 15.4.5). */
+export function isBodiless(status: number): boolean {
+  return status === 204 || status === 205 || status === 304;
+}
+
+/** A bodiless answer: no content, and no Content-Length promising any (205 says 0, as RFC 9110 allows). */
+export function sendBodiless(res: ServerResponse, status: number, reason: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, reasonPhrase(reason), status === 205 ? { 'Content-Length': 0 } : {});
+  res.end();
+}
+
 /** `{"success": false, "message": MESSAGE, "data": {}}`, ASCII only (see escapeNonAscii). */
 export function failureBody(message: string): string {
   return `{"success":false,"message":${escapeNonAscii(jsonString(message))},"data":{}}`;

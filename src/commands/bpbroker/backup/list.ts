@@ -1,7 +1,6 @@
-import { resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
-import { globalConfigPath } from '../../../config/paths.js';
+import { configPathFrom } from '../../../config/paths.js';
 import { backupDirFor, listBackups } from '../../../registry/backups.js';
 
 export default class BackupList extends Command {
@@ -16,7 +15,7 @@ export default class BackupList extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(BackupList);
-    const configPath = flags.config ? resolve(flags.config) : globalConfigPath(homeFrom(flags));
+    const configPath = configPathFrom(homeFrom(flags), flags.config);
     const backups = listBackups(configPath);
     if (flags.json) {
       this.log(JSON.stringify(backups.map((b) => ({ name: b.name, path: b.path, time: b.time.toISOString(), bytes: b.bytes })), null, 2));
