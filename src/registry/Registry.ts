@@ -1,5 +1,6 @@
 import type { Entry } from './Entry.js';
 import { Journal } from './Journal.js';
+import type { StorageGuard } from './StorageGuard.js';
 
 /** Journal record: a put carries the whole entry, a delete only the name. */
 interface PutRecord {
@@ -148,6 +149,11 @@ export class Registry {
 
   dropJournalBefore(segment: number): Promise<void> {
     return this.journal.dropBefore(segment);
+  }
+
+  /** The snapshotter guards the journal's files: it saves the whole state again when they are lost. */
+  guardStorage(guard: StorageGuard): void {
+    this.journal.guard = guard;
   }
 
   get journalSize(): number {
