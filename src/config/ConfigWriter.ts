@@ -117,15 +117,12 @@ export class ConfigWriter {
           continue;
         }
         streamed.add(g);
-        let piece = '';
+        const pieces = new Pieces();
         for (const e of g) {
-          piece += `,\n    ${quote(e.name)}: ${e.json}`;
-          if (piece.length >= PIECE_BYTES) {
-            yield* block(Buffer.from(piece));
-            piece = '';
-          }
+          const full = pieces.add(`,\n    ${quote(e.name)}: `, e.json);
+          if (full) yield* block(full);
         }
-        yield* block(Buffer.from(piece));
+        yield* block(pieces.take());
       }
       if (hasLines) yield Buffer.from('\n  }');
       const registry =
@@ -158,9 +155,41 @@ function sameEntries(a: Entry[], b: Entry[]): boolean {
 }
 
 function encodeChunk(entries: Entry[]): Chunk {
-  let lines = '';
-  for (const e of entries) lines += `,\n    ${quote(e.name)}: ${e.json}`;
-  return { entries, lines: Buffer.from(lines), revisions: encodeRevisions(entries) };
+  const pieces = new Pieces(Number.MAX_SAFE_INTEGER);
+  for (const e of entries) pieces.add(`,\n    ${quote(e.name)}: `, e.json);
+  return { entries, lines: pieces.take(), revisions: encodeRevisions(entries) };
+}
+
+/**
+ * Encodes text into buffers of about `size` bytes. Each string is written into place: a big entry is
+ * never concatenated into a new string first (Buffer.from of a large or concatenated string is several
+ * times slower than writing it into a buffer).
+ */
+class Pieces {
+  private texts: string[] = [];
+  private bytes = 0;
+
+  constructor(private readonly size = PIECE_BYTES) {}
+
+  /** Adds a line's two parts; returns the piece before them when they would make it larger than `size`. */
+  add(head: string, json: string): Buffer | undefined {
+    const n = head.length + json.length; // a lower bound of the UTF-8 length: enough to decide
+    const full = this.bytes > 0 && this.bytes + n > this.size ? this.take() : undefined;
+    this.texts.push(head, json);
+    this.bytes += n;
+    return full;
+  }
+
+  take(): Buffer {
+    let total = 0;
+    for (const t of this.texts) total += Buffer.byteLength(t);
+    const buf = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const t of this.texts) at += buf.write(t, at);
+    this.texts = [];
+    this.bytes = 0;
+    return buf;
+  }
 }
 
 function encodeRevisions(entries: Entry[]): Buffer {
