@@ -35,7 +35,10 @@ export async function startBroker(opts: { home?: string; args?: string[]; env?: 
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start: ${err}`)), opts.readyTimeoutMs ?? 20_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // not left running after the test gave up on it
+      reject(new Error(`broker did not start: ${err}`));
+    }, opts.readyTimeoutMs ?? 20_000);
     const check = (): void => {
       const m = /ready on port (\d+)/.exec(out);
       if (m) {

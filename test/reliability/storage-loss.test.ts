@@ -8,11 +8,29 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, wri
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/grpcClient.js';
-import { removeDir, startBroker, tempDir } from '../helpers/broker.js';
+import { removeDir, startBroker as startHelper, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
 import { report, runs } from './soak.js';
+
+/** Every broker a test starts is stopped after it, even when an assertion failed first. */
+const started = new Set<RunningBroker>();
+async function startBroker(opts: { home: string }): Promise<RunningBroker> {
+  const b = await startHelper(opts);
+  started.add(b);
+  return b;
+}
+async function stopAll(): Promise<void> {
+  for (const b of started) await b.stop('SIGKILL');
+  started.clear();
+}
+afterEach(stopAll);
+/** Stops what is still running, then removes the folder. */
+async function cleanup(dir: string): Promise<void> {
+  await stopAll();
+  removeDir(dir);
+}
 
 const etc = (home: string) => join(home, 'etc');
 const configFile = (home: string) => join(home, 'etc', 'bpbroker.json');
@@ -63,7 +81,7 @@ describe('journal folder removed while the broker runs', () => {
         await again.stop();
       }
     } finally {
-      removeDir(home);
+      await cleanup(home);
     }
   });
 
@@ -111,7 +129,7 @@ describe('journal folder removed while the broker runs', () => {
       }
     } finally {
       report({ suite: 'journal-removal', cycles, acknowledged, lost });
-      removeDir(home);
+      await cleanup(home);
     }
   }, 120_000 + runs(0, 600_000));
 });
@@ -145,7 +163,7 @@ describe('bpbroker.json removed while the broker runs', () => {
         await third.stop();
       }
     } finally {
-      removeDir(home);
+      await cleanup(home);
     }
   });
 });
@@ -202,7 +220,7 @@ describe('storage that cannot be written', () => {
     } finally {
       client.close();
       await b.stop('SIGKILL');
-      removeDir(home);
+      await cleanup(home);
     }
   }, 90_000);
 
@@ -244,6 +262,7 @@ describe('storage that cannot be written', () => {
         await again.stop();
       }
     } finally {
+      await stopAll();
       execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
       removeDir(mnt);
     }
