@@ -112,7 +112,11 @@ export class Snapshotter implements StorageGuard {
     // stops in no time).
     if (this.writtenRevision === this.registry.revision && (await this.check()) === undefined && this.identity) return;
     try {
-      await this.writeNow();
+      // A snapshot whose changes were undone meanwhile does not land: the next one holds what is left.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await this.writeNow();
+        if (!this.dirty) break;
+      }
     } catch (err) {
       if (!(err instanceof BrokerError && err.code === 'UNAVAILABLE')) throw err;
       // The journal takes no more writes, and every change it refused was undone: what is in memory is what
