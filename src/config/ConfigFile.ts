@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import type { Entry } from '../registry/Entry.js';
-import { atomicWriteFile } from '../registry/atomicWrite.js';
+import { readAnyLayout, type ReadOptions } from './anyLayout.js';
+import { bufferChunks, fileChunks, type ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
-import { REGISTRY_SECTION, type Sections } from './defaults.js';
-import { isPlainObject } from './merge.js';
 import { ConfigWriter } from './ConfigWriter.js';
-import { parseOwnLayout } from './ownLayout.js';
-import { validateConfig } from './validate.js';
+import type { Sections } from './defaults.js';
+import { readOwnLayout } from './ownLayout.js';
 
 /**
  * The bpbroker.json file format: top-level sections, with registry entries as the members of `services`
@@ -21,80 +20,50 @@ export interface ConfigDocument {
   ownLayout?: boolean;
 }
 
-/** Reads and validates a configuration file; undefined when it does not exist. */
-export function readConfigFile(path: string): ConfigDocument | undefined {
-  let text: string;
+/**
+ * Reads and validates a configuration file, streaming (a registry may be larger than any string or buffer
+ * can be); undefined when it does not exist. With `onEntry`, entries are handed over one at a time and the
+ * document holds none (the broker's own layout is then read as any other).
+ */
+export function readConfigFile(path: string, opts: ReadOptions = {}): ConfigDocument | undefined {
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError(`Cannot read ${path}: ${(err as Error).message}`);
   }
-  return parseConfigText(text, path);
-}
-
-export function parseConfigText(text: string, path: string): ConfigDocument {
-  const own = parseOwnLayout(text, path);
-  if (own) return own;
-  let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    return readChunks(() => fileChunks(fd), path, opts);
   } catch (err) {
-    throw new ConfigError(
-      `${path} is not valid JSON (${(err as Error).message}). Fix it, or restore a backup: \`bpbroker backup list\`, then \`bpbroker backup restore --from NAME\`.`,
-    );
+    if (err instanceof ConfigError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code) throw new ConfigError(`Cannot read ${path}: ${e.message}`);
+    // A single value larger than a string can be (about 512 MiB).
+    if (err instanceof RangeError) throw new ConfigError(`Cannot read ${path}: a value in it is too large to load (${err.message})`);
+    throw err;
+  } finally {
+    closeSync(fd);
   }
-  validateConfig(doc, path);
-  return splitDocument(doc);
 }
 
-function splitDocument(doc: Record<string, Record<string, unknown>>): ConfigDocument {
-  const sections: Sections = {};
-  const entries = new Map<string, Entry>();
-  const bookkeeping = doc[REGISTRY_SECTION] ?? {};
-  const fileRevision = typeof bookkeeping.revision === 'number' ? bookkeeping.revision : 0;
-  const revisions = isPlainObject(bookkeeping.revisions) ? bookkeeping.revisions : {};
-  let next = fileRevision;
-  for (const [name, body] of Object.entries(doc)) {
-    if (name === REGISTRY_SECTION) continue;
-    if (name !== 'services') {
-      sections[name] = body;
-      continue;
-    }
-    const settings: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(body)) {
-      if (key.startsWith('_')) {
-        settings[key] = value;
-        continue;
-      }
-      const data = value as Record<string, unknown>;
-      const rev = revisions[key];
-      // Entries from files without revisions (old files, configure) are numbered in file order.
-      const [c, m] = Array.isArray(rev) && rev.length === 2 ? (rev as [number, number]) : [++next, next];
-      entries.set(key, {
-        name: key,
-        json: JSON.stringify(data),
-        lastWriteIp: typeof data.last_write_ip === 'string' ? data.last_write_ip : '',
-        lastWriteTs: typeof data.last_write_ts === 'number' ? data.last_write_ts : 0,
-        createRevision: c,
-        modRevision: m,
-      });
-    }
-    sections.services = settings;
-  }
-  return { sections, entries, revision: Math.max(fileRevision, next) };
+/** The same for a text in memory (small files, tests). */
+export function parseConfigText(text: string, path: string, opts: ReadOptions & { chunkBytes?: number } = {}): ConfigDocument {
+  const buf = Buffer.from(text);
+  return readChunks(() => bufferChunks(buf, opts.chunkBytes), path, opts);
 }
 
-/**
- * The file text. Sections are indented for people; each registry entry takes one line, from the JSON it is
- * stored as, so the cost is a concatenation rather than a re-serialization of every entry. The snapshotter
- * keeps one ConfigWriter, which also reuses the lines of entries that did not change.
- */
+function readChunks(source: () => ChunkSource, path: string, opts: ReadOptions): ConfigDocument {
+  if (!opts.onEntry) {
+    // The broker's own files are read without parsing every entry; if the checksum does not match (a hand
+    // edit), the file is read again in full.
+    const own = readOwnLayout(source(), opts.name ?? path);
+    if (own) return own;
+  }
+  return readAnyLayout(source(), path, opts);
+}
+
+/** The file text of a small registry (the snapshotter streams a ConfigWriter plan instead). */
 export function serializeConfig(sections: Sections, entries: Iterable<Entry>, revision: number): string {
   return new ConfigWriter().serialize(sections, entries, revision).toString('utf8');
-}
-
-/** Atomically replaces the file (mode 0600: it holds access keys). */
-export function writeConfigFile(path: string, text: string | Buffer, beforeRename?: () => Promise<void>): Promise<void> {
-  return atomicWriteFile(path, text, { mode: 0o600, beforeRename });
 }

@@ -25,68 +25,126 @@ function endsChunk(name: string): boolean {
 }
 
 /**
- * Writes bpbroker.json (the layout serializeConfig documents) and remembers the encoded entry lines in chunks,
+ * Encoded chunks kept between snapshots, at most this many bytes in all and this many per chunk. A registry
+ * larger than that (they may hold gigabytes) has its other chunks encoded again while they are written,
+ * a piece at a time, rather than a second copy of itself kept in memory.
+ */
+const CACHE_BYTES = 64 << 20;
+const CACHED_CHUNK_MAX = 4 << 20;
+/** Entries not cached are handed to the file in pieces of about this size. */
+const PIECE_BYTES = 1 << 20;
+
+/** One bpbroker.json to write: its parts are produced in file order as they are consumed, never all at once. */
+export interface FilePlan {
+  revision: number;
+  parts(): Generator<Buffer, void, undefined>;
+}
+
+/**
+ * Writes bpbroker.json (the layout ownLayout.ts reads back) and remembers the encoded entry lines in chunks,
  * so that the next snapshot re-encodes only the chunks whose entries changed. With 100,000 entries a snapshot
  * every half second re-encoded 25 MB each time: a third of the broker's CPU under a steady write load.
  */
 export class ConfigWriter {
   private chunks = new Map<Entry, Chunk>();
 
-  /** The whole file as UTF-8. */
-  serialize(sections: Sections, entries: Iterable<Entry>, revision: number): Buffer {
+  /**
+   * The file for these sections and entries. The entries are read now, synchronously, so the plan is the
+   * registry at one instant (entries are immutable objects); their text is encoded while the plan is written.
+   */
+  plan(sections: Sections, entries: Iterable<Entry>, revision: number): FilePlan {
+    const groups: Entry[][] = [];
+    let group: Entry[] = [];
+    for (const e of entries) {
+      group.push(e);
+      if (endsChunk(e.name)) {
+        groups.push(group);
+        group = [];
+      }
+    }
+    if (group.length > 0) groups.push(group);
+    const previous = this.chunks;
+    const next = new Map<Entry, Chunk>();
+    let cached = 0;
+    /** The group's chunk, from the cache or newly encoded if it fits the cache; undefined to stream it. */
+    const chunkOf = (g: Entry[]): Chunk | undefined => {
+      const old = previous.get(g[0]!);
+      if (old && sameEntries(old.entries, g) && cached + old.lines.length <= CACHE_BYTES) {
+        cached += old.lines.length;
+        next.set(g[0]!, old);
+        return old;
+      }
+      let estimate = 0;
+      for (const e of g) estimate += e.json.length + e.name.length + 8;
+      if (estimate > CACHED_CHUNK_MAX || cached + estimate > CACHE_BYTES) return undefined;
+      const chunk = encodeChunk(g);
+      cached += chunk.lines.length;
+      next.set(g[0]!, chunk);
+      return chunk;
+    };
+    const setChunks = (): void => {
+      this.chunks = next;
+    };
+
     const names = Object.keys(sections);
     if (!names.includes('services')) names.push('services');
     const at = names.indexOf('services');
     const section = (name: string): string => `  ${JSON.stringify(name)}: ${indent(JSON.stringify(sections[name], null, 2))}`;
-    const before = names.slice(0, at).map(section);
-    const after = names.slice(at + 1).map(section);
-    const settings = Object.entries(sections.services ?? {}).map(([k, v]) => `,\n    ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join('');
-    const chunks = this.encode(entries);
+    const settings = Object.entries(sections.services ?? {})
+      .map(([k, v]) => `,\n    ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+      .join('');
+    const hasLines = settings !== '' || groups.length > 0;
 
-    // The services block: settings then entries, each line after the first led by `,\n`.
-    const block: Buffer[] = [Buffer.from(settings)];
-    for (const c of chunks) block.push(c.lines);
-    const first = block.findIndex((b) => b.length > 0);
-    if (first >= 0) block[first] = block[first]!.subarray(2);
-    let checksum = 0;
-    for (const b of block) checksum = crc32(b, checksum);
-
-    const revisions: Buffer[] = chunks.map((c) => c.revisions);
-    const firstRev = revisions.findIndex((b) => b.length > 0);
-    if (firstRev >= 0) revisions[firstRev] = revisions[firstRev]!.subarray(2);
-
-    const out: Buffer[] = [];
-    const head = [...before, first >= 0 ? '  "services": {\n' : '  "services": {}'].join(',\n');
-    out.push(Buffer.from(`{\n${head}`));
-    if (first >= 0) out.push(...block, Buffer.from('\n  }'));
-    const registry =
-      `  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n    "${CHECKSUM_KEY}": ${checksum},\n    "revisions": ` +
-      (firstRev >= 0 ? '{\n' : '{}');
-    out.push(Buffer.from(`,\n${[...after, registry].join(',\n')}`));
-    if (firstRev >= 0) out.push(...revisions, Buffer.from('\n    }'));
-    out.push(Buffer.from('\n  }\n}\n'));
-    return Buffer.concat(out);
+    function* parts(): Generator<Buffer, void, undefined> {
+      const head = [...names.slice(0, at).map(section), hasLines ? '  "services": {\n' : '  "services": {}'].join(',\n');
+      yield Buffer.from(`{\n${head}`);
+      // The services block: settings then entries, each line after the first led by `,\n`; its CRC is written below.
+      let checksum = 0;
+      let first = true;
+      const block = function* (b: Buffer): Generator<Buffer, void, undefined> {
+        if (b.length === 0) return;
+        const out = first ? b.subarray(2) : b;
+        first = false;
+        checksum = crc32(out, checksum);
+        yield out;
+      };
+      yield* block(Buffer.from(settings));
+      const streamed = new Set<Entry[]>();
+      for (const g of groups) {
+        const chunk = chunkOf(g);
+        if (chunk) {
+          yield* block(chunk.lines);
+          continue;
+        }
+        streamed.add(g);
+        const pieces = new Pieces();
+        for (const e of g) {
+          const full = pieces.add(`,\n    ${quote(e.name)}: `, e.json);
+          if (full) yield* block(full);
+        }
+        yield* block(pieces.take());
+      }
+      if (hasLines) yield Buffer.from('\n  }');
+      const registry =
+        `  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n    "${CHECKSUM_KEY}": ${checksum},\n    "revisions": ` +
+        (groups.length > 0 ? '{\n' : '{}');
+      yield Buffer.from(`,\n${[...names.slice(at + 1).map(section), registry].join(',\n')}`);
+      let firstRev = true;
+      for (const g of groups) {
+        const revisions = streamed.has(g) ? encodeRevisions(g) : next.get(g[0]!)!.revisions;
+        yield firstRev ? revisions.subarray(2) : revisions;
+        firstRev = false;
+      }
+      if (groups.length > 0) yield Buffer.from('\n    }');
+      yield Buffer.from('\n  }\n}\n');
+      setChunks();
+    }
+    return { revision, parts };
   }
 
-  private encode(entries: Iterable<Entry>): Chunk[] {
-    const previous = this.chunks;
-    const next = new Map<Entry, Chunk>();
-    const out: Chunk[] = [];
-    let pending: Entry[] = [];
-    const close = (): void => {
-      const cached = previous.get(pending[0]!);
-      const chunk = cached && sameEntries(cached.entries, pending) ? cached : encodeChunk(pending);
-      next.set(pending[0]!, chunk);
-      out.push(chunk);
-      pending = [];
-    };
-    for (const e of entries) {
-      pending.push(e);
-      if (endsChunk(e.name)) close();
-    }
-    if (pending.length > 0) close();
-    this.chunks = next;
-    return out;
+  /** The whole file as one buffer: for small files and tests (the snapshotter writes a plan's parts). */
+  serialize(sections: Sections, entries: Iterable<Entry>, revision: number): Buffer {
+    return Buffer.concat([...this.plan(sections, entries, revision).parts()]);
   }
 }
 
@@ -97,14 +155,47 @@ function sameEntries(a: Entry[], b: Entry[]): boolean {
 }
 
 function encodeChunk(entries: Entry[]): Chunk {
-  let lines = '';
-  let revisions = '';
-  for (const e of entries) {
-    const key = quote(e.name);
-    lines += `,\n    ${key}: ${e.json}`;
-    revisions += `,\n      ${key}: [${e.createRevision}, ${e.modRevision}]`;
+  const pieces = new Pieces(Number.MAX_SAFE_INTEGER);
+  for (const e of entries) pieces.add(`,\n    ${quote(e.name)}: `, e.json);
+  return { entries, lines: pieces.take(), revisions: encodeRevisions(entries) };
+}
+
+/**
+ * Encodes text into buffers of about `size` bytes. Each string is written into place: a big entry is
+ * never concatenated into a new string first (Buffer.from of a large or concatenated string is several
+ * times slower than writing it into a buffer).
+ */
+class Pieces {
+  private texts: string[] = [];
+  private bytes = 0;
+
+  constructor(private readonly size = PIECE_BYTES) {}
+
+  /** Adds a line's two parts; returns the piece before them when they would make it larger than `size`. */
+  add(head: string, json: string): Buffer | undefined {
+    const n = head.length + json.length; // a lower bound of the UTF-8 length: enough to decide
+    const full = this.bytes > 0 && this.bytes + n > this.size ? this.take() : undefined;
+    this.texts.push(head, json);
+    this.bytes += n;
+    return full;
   }
-  return { entries, lines: Buffer.from(lines), revisions: Buffer.from(revisions) };
+
+  take(): Buffer {
+    let total = 0;
+    for (const t of this.texts) total += Buffer.byteLength(t);
+    const buf = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const t of this.texts) at += buf.write(t, at);
+    this.texts = [];
+    this.bytes = 0;
+    return buf;
+  }
+}
+
+function encodeRevisions(entries: Entry[]): Buffer {
+  let revisions = '';
+  for (const e of entries) revisions += `,\n      ${quote(e.name)}: [${e.createRevision}, ${e.modRevision}]`;
+  return Buffer.from(revisions);
 }
 
 function indent(text: string): string {

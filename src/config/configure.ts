@@ -1,25 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { makeEntryJson } from '../core/entryJson.js';
+import { joinMembers, splitMembers, type Member } from '../core/json.js';
+import type { Entry } from '../registry/Entry.js';
 import { Registry } from '../registry/Registry.js';
-import { Snapshotter } from '../registry/Snapshotter.js';
-import { silentLogger } from '../log/Logger.js';
+import { commitTemp, writeParts, writeTemp } from '../registry/atomicWrite.js';
+import type { FileEntry, ReadErrors, ReadOptions } from './anyLayout.js';
 import { ConfigError } from './ConfigError.js';
+import { parseConfigText, readConfigFile } from './ConfigFile.js';
+import { ConfigWriter } from './ConfigWriter.js';
 import type { Sections } from './defaults.js';
 import { loadConfig } from './loadConfig.js';
 import { acquireLock, type HeldLock } from './lockFile.js';
-import { additiveMerge, isPlainObject } from './merge.js';
+import { additiveMerge } from './merge.js';
+import { setOwn } from './ownKeys.js';
 import { configPathFrom, journalDirFor } from './paths.js';
 import { validateConfig } from './validate.js';
-
-export interface ConfigureOptions {
-  home: string;
-  configPath?: string | undefined;
-  inputText: string;
-  inputName: string;
-  /** The caller (restore) already holds the file's lock. */
-  heldLock?: HeldLock | undefined;
-}
 
 export interface ConfigureResult {
   path: string;
@@ -27,66 +22,144 @@ export interface ConfigureResult {
   untouched: string[];
 }
 
+/** What to import: a file (read a value at a time: it may be an old broker's whole registry) or a short text. */
+export type ConfigureInput = { path: string } | { text: string };
+
+export interface ConfigureOptions {
+  home: string;
+  configPath?: string | undefined;
+  input: ConfigureInput;
+  inputName: string;
+  /** The caller (restore) already holds the file's lock. */
+  heldLock?: HeldLock | undefined;
+}
+
 /**
  * `bpbroker configure`: strictly additive. A value is applied only where the file has none; existing values and
- * registry entries stay as they are. The journal of a broker that stopped without folding it is folded first,
- * so nothing acknowledged is lost. Refused while a broker runs with the same file (it would overwrite us); the
- * file's lock is held throughout, so no broker starts halfway through.
+ * registry entries stay as they are (an existing entry only gains the members it lacks). The journal of a broker
+ * that stopped without folding it is folded in, so nothing acknowledged is lost. The file's lock is held
+ * throughout (taken before the file is read), so no broker or other configure starts or stops halfway through.
+ * The result replaces the file in one atomic step: an interrupted configure changes nothing.
  */
 export async function configure(opts: ConfigureOptions): Promise<ConfigureResult> {
-  let input: unknown;
-  try {
-    input = JSON.parse(opts.inputText);
-  } catch (err) {
-    throw new ConfigError(`${opts.inputName} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (!isPlainObject(input)) throw new ConfigError(`${opts.inputName} must hold a JSON object`);
-  // The input must be a valid configuration by itself, even where its values would be left untouched.
-  validateConfig(input, opts.inputName);
-
-  // Held, not only checked, and taken before the file is read: a broker or another configure starting or
-  // stopping meanwhile would overwrite what we write, or we what it wrote.
   const path = configPathFrom(opts.home, opts.configPath);
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  if (opts.heldLock?.configPath === path) return configureLocked(opts, input);
+  if (opts.heldLock?.configPath === path) return configureLocked(opts);
   const lock = await acquireLock(path, 'configure');
   try {
-    return await configureLocked(opts, input);
+    return await configureLocked(opts);
   } finally {
     lock.release();
   }
 }
 
-async function configureLocked(opts: ConfigureOptions, input: Record<string, unknown>): Promise<ConfigureResult> {
+async function configureLocked(opts: ConfigureOptions): Promise<ConfigureResult> {
+  const errors: ReadErrors = {
+    notJson: (detail) => new ConfigError(`${opts.inputName} is not valid JSON: ${detail}`),
+    notObject: () => new ConfigError(`${opts.inputName} must hold a JSON object`),
+  };
   const loaded = loadConfig({ home: opts.home, configPath: opts.configPath });
   const registry = await Registry.open({ journalDir: journalDirFor(loaded.path), snapshot: { revision: loaded.revision, entries: loaded.entries.values() } });
   try {
-    const current: Record<string, unknown> = { ...loaded.fileSections };
-    const services: Record<string, unknown> = { ...(loaded.fileSections.services ?? {}) };
-    for (const e of registry.view().entries) services[e.name] = JSON.parse(e.json);
-    current.services = services;
-    const { merged, applied, untouched } = additiveMerge(current, input);
-    validateConfig(merged, opts.inputName);
-
-    const sections: Sections = {};
-    for (const [k, v] of Object.entries(merged)) if (k !== 'services' && k !== '_registry') sections[k] = v as Record<string, unknown>;
-    const settings: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(merged.services as Record<string, unknown>)) {
-      if (name.startsWith('_')) {
-        settings[name] = value;
-        continue;
+    // One pass over the input, a value at a time: its entries are collected, nothing is changed until the
+    // whole input has been read and found valid (it must be a valid configuration by itself, even where its
+    // values would be left untouched).
+    const applied: string[] = [];
+    const untouched: string[] = [];
+    let revision = registry.revision;
+    const added = new Map<string, Entry>();
+    const changed = new Map<string, Entry>();
+    const onEntry = (e: FileEntry): void => {
+      const existing = registry.peek(e.name);
+      if (!existing) {
+        if (!added.has(e.name)) applied.push(`services.${e.name}`);
+        added.set(e.name, toEntry(e, ++revision, undefined));
+        return;
       }
-      const data = value as Record<string, unknown>;
-      const json = JSON.stringify(data);
-      if (registry.peek(name)?.json === json) continue;
-      const { last_write_ip: ip, last_write_ts: ts, ...rest } = data;
-      const entryJson = typeof ip === 'string' && typeof ts === 'number' ? makeEntryJson(JSON.stringify(rest), ip, ts) : json;
-      await registry.put(name, entryJson, typeof ip === 'string' ? ip : '', typeof ts === 'number' ? ts : 0).durable;
+      const json = mergeEntry(existing.json, e, `services.${e.name}`, applied, untouched);
+      if (json !== undefined) changed.set(e.name, { ...toEntry({ ...e, json }, ++revision, existing), lastWriteIp: existing.lastWriteIp, lastWriteTs: existing.lastWriteTs });
+    };
+    const read: ReadOptions = { onEntry, errors, name: opts.inputName };
+    const input = 'path' in opts.input ? readConfigFile(opts.input.path, read) : parseConfigText(opts.input.text, opts.inputName, read);
+    if (!input) throw new ConfigError(`Cannot read ${opts.inputName}: no such file`);
+
+    const sectionsMerge = additiveMerge({ ...loaded.fileSections }, input.sections);
+    applied.unshift(...sectionsMerge.applied);
+    untouched.unshift(...sectionsMerge.untouched);
+    validateConfig(sectionsMerge.merged, opts.inputName);
+    const sections: Sections = {};
+    for (const [k, v] of Object.entries(sectionsMerge.merged)) if (k !== '_registry') setOwn(sections, k, v);
+
+    // Nothing new, no journal to fold, and the file already holds every default: leave it as it is.
+    if (added.size === 0 && changed.size === 0 && applied.length === 0 && loaded.upToDate && registry.revision === loaded.revision) {
+      return { path: loaded.path, applied, untouched };
     }
-    sections.services = settings;
-    await new Snapshotter(loaded.path, registry, () => sections, silentLogger).writeNow();
+    const segment = await registry.rotateJournal();
+    const entries = function* (): Generator<Entry> {
+      for (const e of registry.view().entries) yield changed.get(e.name) ?? e;
+      yield* added.values();
+    };
+    const plan = new ConfigWriter().plan(sections, entries(), revision);
+    await commitTemp(await writeTemp(loaded.path, (fh) => writeParts(fh, plan.parts())), loaded.path);
+    // The file now holds every change the journal had.
+    await registry.dropJournalBefore(segment);
     return { path: loaded.path, applied, untouched };
   } finally {
     await registry.close();
   }
+}
+
+function toEntry(e: FileEntry, revision: number, existing: Entry | undefined): Entry {
+  return {
+    name: e.name,
+    json: e.json,
+    lastWriteIp: e.ip,
+    lastWriteTs: e.ts,
+    createRevision: existing?.createRevision ?? revision,
+    modRevision: revision,
+  };
+}
+
+const STAMPS = new Set(['last_write_ip', 'last_write_ts']);
+
+/**
+ * An input entry over an existing one: the members it lacks are added (objects member by member), the rest
+ * untouched. Works on member texts, so numbers keep the text they were written with. Returns the new JSON,
+ * or undefined when nothing changed.
+ */
+function mergeEntry(existingJson: string, input: FileEntry, path: string, applied: string[], untouched: string[]): string | undefined {
+  const merged = mergeObjectText(existingJson, input.json, path, applied, untouched);
+  if (merged === undefined) return undefined;
+  // The writer's stamps stay the last two members, where readers look for them first.
+  const members = splitMembers(merged);
+  return joinMembers([...members.filter((m) => !STAMPS.has(m.name)), ...members.filter((m) => STAMPS.has(m.name))]);
+}
+
+function mergeObjectText(target: string, input: string, prefix: string, applied: string[], untouched: string[]): string | undefined {
+  if (!target.startsWith('{') || !input.startsWith('{')) {
+    untouched.push(prefix);
+    return undefined;
+  }
+  const members: Member[] = splitMembers(target);
+  const at = new Map(members.map((m, i) => [m.name, i]));
+  let changed = false;
+  for (const m of splitMembers(input)) {
+    const path = `${prefix}.${m.name}`;
+    const i = at.get(m.name);
+    if (i === undefined) {
+      at.set(m.name, members.length);
+      members.push(m);
+      applied.push(path);
+      changed = true;
+    } else if (members[i]!.value.startsWith('{') && m.value.startsWith('{')) {
+      const sub = mergeObjectText(members[i]!.value, m.value, path, applied, untouched);
+      if (sub !== undefined) {
+        members[i] = { ...members[i]!, value: sub };
+        changed = true;
+      }
+    } else {
+      untouched.push(path);
+    }
+  }
+  return changed ? joinMembers(members) : undefined;
 }

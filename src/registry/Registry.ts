@@ -2,6 +2,7 @@ import BTreeModule from 'sorted-btree';
 import { applyPatch } from '../core/entryJson.js';
 import type { Entry } from './Entry.js';
 import { Journal } from './Journal.js';
+import type { StorageGuard } from './StorageGuard.js';
 
 // CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler the class.
 const BTree = ((BTreeModule as { default?: unknown }).default ?? BTreeModule) as typeof BTreeModule.default;
@@ -212,6 +213,11 @@ export class Registry {
 
   dropJournalBefore(segment: number): Promise<void> {
     return this.journal.dropBefore(segment);
+  }
+
+  /** The snapshotter guards the journal's files: it saves the whole state again when they are lost. */
+  guardStorage(guard: StorageGuard): void {
+    this.journal.guard = guard;
   }
 
   get journalSize(): number {

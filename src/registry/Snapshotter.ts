@@ -1,17 +1,33 @@
-import { writeConfigFile } from '../config/ConfigFile.js';
-import { ConfigWriter } from '../config/ConfigWriter.js';
+import { statSync } from 'node:fs';
+import { mkdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { ConfigWriter, type FilePlan } from '../config/ConfigWriter.js';
 import type { Sections } from '../config/defaults.js';
+import { BrokerError } from '../core/BrokerError.js';
 import type { Logger } from '../log/Logger.js';
+import { commitTemp, writeParts, writeTemp, type TempFile } from './atomicWrite.js';
+import { identityOf, sameFile, type FileIdentity } from './fileIdentity.js';
 import type { Registry } from './Registry.js';
+import type { StorageGuard } from './StorageGuard.js';
 
 const MAX_SPACING_MS = 1000;
 
+export interface SnapshotterOptions {
+  /** At most one snapshot per this many ms (default 500). */
+  delayMs?: number;
+  /** The registry revision bpbroker.json already holds, when it holds exactly what would be written. */
+  fileRevision?: number;
+}
+
 /**
  * Folds the journal into bpbroker.json soon after writes (within `delayMs`) and on shutdown.
- * Order matters: start a new journal segment, serialize the registry at revision R, wait until R is durable
- * in the journal, atomically replace the file, and only then drop the segments the file now covers.
+ * Order matters: start a new journal segment, read the registry at revision R, write it to a temp file, wait
+ * until R is durable in the journal, atomically replace the file, and only then drop the segments it covers.
+ *
+ * It also guards the journal's files (StorageGuard): it knows which bpbroker.json it last wrote, tells the
+ * journal when that file is gone or replaced, and writes the whole registry again when the journal asks.
  */
-export class Snapshotter {
+export class Snapshotter implements StorageGuard {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private dirty = false;
@@ -20,14 +36,33 @@ export class Snapshotter {
   private readonly writer = new ConfigWriter();
   /** How long the last snapshot took, fsync included. */
   private lastMs = 0;
+  /** bpbroker.json as this broker last read or wrote it. */
+  private identity: FileIdentity | undefined;
+  /** The registry revision that file holds (-1: not known to hold the registry). */
+  private writtenRevision: number;
+  /** Counts undone changes: a snapshot read before one must not replace the file. */
+  private undos = 0;
+  /** Replacing the file is one step at a time (a recovery and a regular snapshot may both want to). */
+  private fileLock: Promise<unknown> = Promise.resolve();
+  private renaming = false;
+  private readonly delayMs: number;
 
   constructor(
     private readonly path: string,
     private readonly registry: Registry,
     private readonly sections: () => Sections,
     private readonly log: Logger,
-    private readonly delayMs = 500,
-  ) {}
+    opts: SnapshotterOptions = {},
+  ) {
+    this.delayMs = opts.delayMs ?? 500;
+    this.writtenRevision = opts.fileRevision ?? -1;
+    try {
+      this.identity = identityOf(statSync(path, { bigint: true }));
+    } catch {
+      // Not written yet.
+    }
+    registry.guardStorage(this);
+  }
 
   /** Called after each snapshot lands (the status file follows the registry with it). */
   onSnapshot: () => void = () => {};
@@ -43,7 +78,11 @@ export class Snapshotter {
     const delay = Math.max(this.delayMs, Math.min(MAX_SPACING_MS, 10 * this.lastMs));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.writeNow().catch((err: unknown) => this.log.error('writing the configuration file failed', { file: this.path, err }));
+      void this.writeNow().catch((err: unknown) => {
+        // Refused writes while the storage is unavailable are logged once, by availability().
+        if (err instanceof BrokerError && err.code === 'UNAVAILABLE') this.log.debug('snapshot postponed', { err: err.message });
+        else this.log.error('writing the configuration file failed', { file: this.path, err });
+      });
     }, delay);
     this.timer.unref();
   }
@@ -63,20 +102,118 @@ export class Snapshotter {
     }
   }
 
-  /** Final write at shutdown; no more scheduling after it. */
+  /** Final write at shutdown; no more scheduling after it. Throws when the registry could not be saved. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.writeNow();
+    while (this.running) await this.running.catch(() => {});
+    // The file already holds this very state and is still the one written: nothing to do (a big registry
+    // stops in no time).
+    if (this.writtenRevision === this.registry.revision && (await this.check()) === undefined && this.identity) return;
+    try {
+      // A snapshot whose changes were undone meanwhile does not land: the next one holds what is left.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await this.writeNow();
+        if (!this.dirty) break;
+      }
+    } catch (err) {
+      if (!(err instanceof BrokerError && err.code === 'UNAVAILABLE')) throw err;
+      // The journal takes no more writes, and every change it refused was undone: what is in memory is what
+      // was acknowledged. Saving it whole is all a stop needs.
+      await this.persist(err.message, () => {});
+    }
+  }
+
+  // StorageGuard
+
+  async check(): Promise<string | undefined> {
+    const before = this.identity;
+    if (!before) return undefined;
+    try {
+      const now = identityOf(await stat(this.path, { bigint: true }));
+      if (sameFile(now, before) || (this.identity && sameFile(now, this.identity)) || this.renaming) return undefined;
+      return `${basename(this.path)} was replaced or changed by another program`;
+    } catch (err) {
+      if (this.renaming) return undefined;
+      return `${basename(this.path)} is gone (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    }
+  }
+
+  persist(reason: string, captured: () => void): Promise<void> {
+    return this.exclusive(async () => {
+      this.log.warn('storage lost: writing the whole registry to the configuration file again', { file: this.path, reason });
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o755 });
+      const plan = this.plan();
+      captured();
+      const temp = await this.writeFile(plan);
+      await this.replace(temp, plan.revision);
+      this.onSnapshot();
+    });
+  }
+
+  undone(): void {
+    this.undos++;
+  }
+
+  availability(reason: string | undefined): void {
+    if (reason) this.log.error('storage unavailable: refusing writes until the registry can be saved again', { file: this.path, reason });
+    else this.log.warn('storage available again: the registry is saved and writes are accepted', { file: this.path });
   }
 
   private async snapshot(): Promise<void> {
     const segment = await this.registry.rotateJournal();
-    const view = this.registry.view();
-    const text = this.writer.serialize(this.sections(), view.entries, view.revision);
-    await writeConfigFile(this.path, text, () => this.registry.sync());
+    const undos = this.undos;
+    const plan = this.plan();
+    const temp = await this.writeFile(plan);
+    try {
+      // Every change in the file must be durable in the journal first: a write that fails is undone in memory.
+      await this.registry.sync();
+    } catch (err) {
+      await unlink(temp.tmp).catch(() => {});
+      throw err;
+    }
+    const landed = await this.exclusive(async () => {
+      // A change in this plan was undone, or a recovery already wrote a newer state: this file must not land.
+      if (this.undos !== undos || this.writtenRevision > plan.revision) {
+        await unlink(temp.tmp).catch(() => {});
+        return false;
+      }
+      await this.replace(temp, plan.revision);
+      return true;
+    });
+    if (!landed) {
+      this.dirty = true;
+      return;
+    }
     await this.registry.dropJournalBefore(segment);
     this.onSnapshot();
+  }
+
+  /** The registry now, read synchronously. */
+  private plan(): FilePlan {
+    const view = this.registry.view();
+    return this.writer.plan(this.sections(), view.entries, view.revision);
+  }
+
+  private writeFile(plan: FilePlan): Promise<TempFile> {
+    return writeTemp(this.path, (fh) => writeParts(fh, plan.parts()), 0o600);
+  }
+
+  private async replace(temp: TempFile, revision: number): Promise<void> {
+    this.renaming = true;
+    try {
+      await commitTemp(temp, this.path);
+      this.identity = temp.identity;
+      this.writtenRevision = revision;
+    } finally {
+      this.renaming = false;
+    }
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.fileLock.then(fn, fn);
+    this.fileLock = run.catch(() => {});
+    return run;
   }
 }

@@ -3,16 +3,16 @@
  * pruned to the newest `_config.backup_retain_n`, and brought back by `bpbroker backup restore`.
  * They live beside the file: `etc/backups/bpbroker-YYYYMMDDTHHMMSSZ.json` (mode 0600: they hold access keys).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { readFile, readdir, unlink, mkdir } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open, readdir, stat, unlink, mkdir } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../config/ConfigError.js';
-import { parseConfigText } from '../config/ConfigFile.js';
+import { readConfigFile } from '../config/ConfigFile.js';
 import { configure } from '../config/configure.js';
 import { acquireLock, type HeldLock } from '../config/lockFile.js';
 import { configPathFrom, journalDirFor } from '../config/paths.js';
 import { silentLogger, type Logger } from '../log/Logger.js';
-import { atomicWriteFile } from './atomicWrite.js';
+import { atomicCopyFile } from './atomicWrite.js';
 
 /** The folder of a configuration file's backups. */
 export function backupDirFor(configPath: string): string {
@@ -107,25 +107,22 @@ export class Backups {
   /** Copies the configuration file now and prunes old copies; resolves with the copy's path (undefined if none was made). */
   async backupNow(opts: { force?: boolean } = {}): Promise<string | undefined> {
     const { configPath, log } = this.opts;
-    let text: Buffer;
-    try {
-      text = await readFile(configPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // nothing written yet
-      throw err;
-    }
+    if (!existsSync(configPath)) return undefined; // nothing written yet
     const newest = listBackups(configPath)[0];
-    if (!opts.force && (this.opts.skipUnchanged ?? true) && newest) {
-      const last = await readFile(newest.path).catch(() => undefined);
-      if (last?.equals(text)) {
-        await this.prune();
-        return undefined;
-      }
+    if (!opts.force && (this.opts.skipUnchanged ?? true) && newest && (await sameBytes(configPath, newest.path))) {
+      await this.prune();
+      return undefined;
     }
     const dir = backupDirFor(configPath);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, `${baseName(configPath)}-${backupStamp(this.opts.now?.() ?? new Date())}.json`);
-    await atomicWriteFile(path, text, { mode: 0o600 });
+    try {
+      // The kernel copies (a registry may be gigabytes): no copy of it in memory.
+      await atomicCopyFile(configPath, path, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(configPath)) return undefined;
+      throw err;
+    }
     log.debug('configuration backed up', { path });
     await this.prune();
     return path;
@@ -181,29 +178,36 @@ async function restoreLocked(opts: RestoreOptions, configPath: string, lock: Hel
   if (!existsSync(from) && !isAbsolute(opts.from) && !opts.from.includes('/') && !opts.from.includes('\\')) {
     from = join(backupDirFor(configPath), opts.from);
   }
-  let text: string;
+  // Validated by reading it through, an entry at a time, keeping none of them.
+  let valid;
   try {
-    text = readFileSync(from, 'utf8');
+    valid = readConfigFile(from, { onEntry: () => {} });
   } catch (err) {
-    throw new ConfigError(`Cannot read backup ${from}: ${(err as Error).message}. See \`bpbroker backup list\`.`);
+    if (err instanceof ConfigError && err.message.startsWith(`Cannot read ${from}`)) {
+      throw new ConfigError(`Cannot read backup ${from}: ${err.message.slice(`Cannot read ${from}: `.length)}. See \`bpbroker backup list\`.`);
+    }
+    throw err; // a ConfigError naming the problem
   }
-  parseConfigText(text, from); // throws a ConfigError naming the problem
+  if (!valid) throw new ConfigError(`Cannot read backup ${from}: no such file. See \`bpbroker backup list\`.`);
 
   let savedCurrent: string | undefined;
   const journal = journalDirFor(configPath);
   if (existsSync(configPath) || existsSync(journal)) {
-    try {
-      // Folds acknowledged writes still in the journal into the file, so the saved copy is complete.
-      await configure({ home: opts.home, configPath: opts.configPath, inputText: '{}', inputName: 'restore', heldLock: lock });
-    } catch (err) {
-      // A damaged file is a common reason to restore: save it as it is.
-      if (!(err instanceof ConfigError)) throw err;
+    // Folds acknowledged writes still in the journal into the file, so the saved copy is complete (a journal
+    // with no records has nothing to fold: a big registry is not read for nothing).
+    if (journalHasRecords(journal)) {
+      try {
+        await configure({ home: opts.home, configPath: opts.configPath, input: { text: '{}' }, inputName: 'restore', heldLock: lock });
+      } catch (err) {
+        // A damaged file is a common reason to restore: save it as it is.
+        if (!(err instanceof ConfigError)) throw err;
+      }
     }
     const saver = new Backups({ configPath, freqSecs: 0, retain: Number.MAX_SAFE_INTEGER, log: silentLogger });
     savedCurrent = await saver.backupNow({ force: true });
   }
 
-  await atomicWriteFile(configPath, text, { mode: 0o600 });
+  await atomicCopyFile(from, configPath, 0o600);
   const journalRemoved = existsSync(journal);
   rmSync(journal, { recursive: true, force: true });
   return { from, path: configPath, ...(savedCurrent ? { savedCurrent } : {}), journalRemoved };
@@ -213,4 +217,33 @@ async function restoreLocked(opts: RestoreOptions, configPath: string, lock: Hel
 export async function backupNames(configPath: string): Promise<string[]> {
   const pattern = backupPattern(configPath);
   return (await readdir(backupDirFor(configPath)).catch(() => [] as string[])).filter((n) => pattern.test(n)).sort();
+}
+
+function journalHasRecords(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((name) => name.endsWith('.journal') && statSync(join(dir, name)).size > 0);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether two files hold the same bytes, compared a chunk at a time. */
+export async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a), stat(b)]).catch(() => [undefined, undefined]);
+  if (!sa || !sb || sa.size !== sb.size) return false;
+  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  try {
+    const size = Math.min(1 << 20, Math.max(1, sa.size));
+    const ba = Buffer.allocUnsafe(size);
+    const bb = Buffer.allocUnsafe(size);
+    for (let pos = 0; pos < sa.size; ) {
+      const [ra, rb] = await Promise.all([fa.read(ba, 0, size, pos), fb.read(bb, 0, size, pos)]);
+      if (ra.bytesRead !== rb.bytesRead || ra.bytesRead === 0) return ra.bytesRead === rb.bytesRead && pos === sa.size;
+      if (!ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead))) return false;
+      pos += ra.bytesRead;
+    }
+    return true;
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
 }

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Broker } from '../core/Broker.js';
+import { ConfigError } from '../config/ConfigError.js';
 import type { Sections } from '../config/defaults.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock } from '../config/lockFile.js';
@@ -92,10 +93,10 @@ export class BrokerServer {
         journalDir: journalDirFor(loaded.path),
         snapshot: { revision: loaded.revision, entries: loaded.entries.values() },
         onTornTail: (file, bytes) => log.warn('dropped a torn journal tail left by a crash', { file, bytes }),
-        onJournalFailure: (err) => log.error('journal cannot be written; refusing writes until restart', { err: err.message }),
+        onJournalFailure: (err) => log.error('journal cannot be written; refusing writes until it can', { err: err.message }),
       });
       cleanups.push(() => registry.close());
-      const snapshotter = new Snapshotter(loaded.path, registry, () => loaded.fileSections, log);
+      const snapshotter = new Snapshotter(loaded.path, registry, () => loaded.fileSections, log, { fileRevision: loaded.upToDate ? loaded.revision : undefined });
       registry.onChange = () => snapshotter.schedule();
       // Fold any journal left by the last run into the file, which then also holds every default. A file
       // that already holds all of it is not rewritten: with 100,000 entries that write was a quarter of start-up.
@@ -193,10 +194,17 @@ export class BrokerServer {
     clearInterval(idle);
     tls.destroyAll();
     await extensions.close();
-    await snapshotter.close();
+    let saved: unknown;
+    await snapshotter.close().catch((err: unknown) => (saved = err ?? new Error('unknown error')));
     await registry.close();
     removeStatus(this.configPath);
     this.parts.releaseLock();
+    if (saved !== undefined) {
+      // What is on disk is left as it is: the journal and the last bpbroker.json still hold what they held.
+      const reason = saved instanceof Error ? saved.message : String(saved);
+      log.error('broker stopped without saving the registry', { file: this.configPath, err: reason });
+      throw new ConfigError(`The registry could not be saved to ${this.configPath} on stop (${reason}); the files on disk were left as they were.`);
+    }
     log.info('broker stopped');
   }
 }

@@ -151,7 +151,7 @@ export async function installService(opts: ServiceOptions): Promise<ServiceRepor
     s.steps.push(`Left ${configPath} as is: a broker (pid ${holder}) runs with it and writes it itself`);
   } else {
     // configure with nothing new writes the file with every default and folds a leftover journal into it.
-    const saved = await configure({ home, configPath: opts.configPath, inputText: '{}', inputName: 'install-service' });
+    const saved = await configure({ home, configPath: opts.configPath, input: { text: '{}' }, inputName: 'install-service' });
     s.steps.push(`Saved the configuration to ${saved.path}`);
   }
 

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText, serializeConfig } from '../../src/config/ConfigFile.js';
 import { defaultSections } from '../../src/config/defaults.js';
-import { parseOwnLayout } from '../../src/config/ownLayout.js';
+import { bufferChunks } from '../../src/config/chunks.js';
+import { readOwnLayout } from '../../src/config/ownLayout.js';
 import type { Entry } from '../../src/registry/Entry.js';
+
+/** Reads the text as a stream cut into small pieces, so that lines and values span pieces. */
+const parseOwnLayout = (text: string, path: string) => readOwnLayout(bufferChunks(Buffer.from(text), 7), path);
 
 const entry = (name: string, json: string, ip: string, ts: number, c: number, m: number): Entry => ({ name, json, lastWriteIp: ip, lastWriteTs: ts, createRevision: c, modRevision: m });
 

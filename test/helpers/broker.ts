@@ -24,7 +24,7 @@ export interface RunningBroker {
 }
 
 /** Starts the real broker as a child process on 127.0.0.1 and a free port; resolves once it is ready. */
-export async function startBroker(opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; listenIp?: string } = {}): Promise<RunningBroker> {
+export async function startBroker(opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; listenIp?: string; readyTimeoutMs?: number } = {}): Promise<RunningBroker> {
   const home = opts.home ?? tempDir();
   const proc = spawn(process.execPath, [BPBROKER, 'start', '--port', '0', '--listen-ip', opts.listenIp ?? '127.0.0.1', ...(opts.args?.includes('--log-level') ? [] : ['--log-level', 'warn']), ...(opts.args ?? [])], {
     env: { ...process.env, BPBROKER_HOME: home, ...opts.env },
@@ -37,7 +37,10 @@ export async function startBroker(opts: { home?: string; args?: string[]; env?: 
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start: ${err}`)), 20_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // not left running after the test gave up on it
+      reject(new Error(`broker did not start: ${err}`));
+    }, opts.readyTimeoutMs ?? 20_000);
     const check = (): void => {
       const m = /ready on port (\d+)/.exec(out);
       if (m) {

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { fatal, userMessage } from '../../cli/fatal.js';
@@ -22,10 +25,16 @@ export default class Configure extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Configure);
+    // Standard input may be a whole registry: it goes to a private temp file, which is read a value at a time.
+    const stdinDir = flags['config-file'] === undefined ? mkdtempSync(join(tmpdir(), 'bpbroker-configure-')) : undefined;
     try {
       const inputName = flags['config-file'] ?? 'standard input';
-      const inputText = readFileSync(flags['config-file'] ?? 0, 'utf8');
-      const result = await configure({ home: homeFrom(flags), configPath: flags.config, inputText, inputName });
+      let path = flags['config-file'];
+      if (stdinDir) {
+        path = join(stdinDir, 'input.json');
+        await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
+      }
+      const result = await configure({ home: homeFrom(flags), configPath: flags.config, input: { path: path! }, inputName });
       if (flags.json) {
         this.log(JSON.stringify(result, null, 2));
         return;
@@ -37,6 +46,8 @@ export default class Configure extends Command {
       const message = userMessage(err);
       if (message === undefined) throw err;
       return fatal(this, message);
+    } finally {
+      if (stdinDir) rmSync(stdinDir, { recursive: true, force: true });
     }
   }
 }

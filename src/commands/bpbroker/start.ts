@@ -51,7 +51,8 @@ export default class Start extends Command {
       const stop = (signal: string) => {
         log.info(`received ${signal}`);
         server.stop().then(resolve, (err: unknown) => {
-          log.error('error while stopping', { err });
+          // A stop that could not save the registry says so and exits non-zero.
+          process.stderr.write(`Fatal error: ${userMessage(err) ?? (err instanceof Error ? err.message : String(err))}\n`);
           process.exitCode = 1;
           resolve();
         });

@@ -1,0 +1,37 @@
+import { fstatSync, readSync } from 'node:fs';
+
+/** A file (or a text) a piece at a time: readers of bpbroker.json never hold it whole. */
+export interface ChunkSource {
+  /** The next piece, a fresh buffer each time (callers may keep slices of it); undefined at the end. */
+  next(): Buffer | undefined;
+}
+
+const CHUNK = 4 << 20;
+
+/** Reads an open file from its start, `size` bytes at a time. */
+export function fileChunks(fd: number, size = CHUNK): ChunkSource {
+  const length = Math.max(1, Math.min(size, fstatSync(fd).size || 1));
+  let pos = 0;
+  return {
+    next() {
+      const buf = Buffer.allocUnsafe(length);
+      const n = readSync(fd, buf, 0, length, pos);
+      if (n === 0) return undefined;
+      pos += n;
+      return n < length ? buf.subarray(0, n) : buf;
+    },
+  };
+}
+
+/** A buffer in pieces of `size` bytes (tests use small pieces to cut values and lines anywhere). */
+export function bufferChunks(buf: Buffer, size = CHUNK): ChunkSource {
+  let pos = 0;
+  return {
+    next() {
+      if (pos >= buf.length) return undefined;
+      const piece = Buffer.from(buf.subarray(pos, pos + size));
+      pos += size;
+      return piece;
+    },
+  };
+}
