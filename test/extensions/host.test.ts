@@ -79,7 +79,7 @@ export function Ok() { return 'ok'; }`;
     let answered = 0;
     for (let i = 0; i < 10 && spinning; i++) {
       const ping = await b.broker.dispatch({ clientIp: '127.0.0.1' }, 'ping', 'Ping', { data: String(i) });
-      expect(ping).toMatchObject({ kind: 'ping', ping: { data: i } });
+      expect(ping).toMatchObject({ kind: 'ping', ping: { dataJson: String(i) } });
       expect((await b.call('other', 'Test')).status).toBe(200);
       if (spinning) answered++;
     }
