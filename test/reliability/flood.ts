@@ -19,7 +19,13 @@ export class RssWatch {
   ) {
     this.before = rssMb(pid);
     this.peak = this.before;
-    this.timer = setInterval(() => this.sample(), 100);
+    this.timer = setInterval(() => {
+      try {
+        this.sample();
+      } catch {
+        clearInterval(this.timer); // the process is gone: the test that watched it fails on its own
+      }
+    }, 100);
   }
 
   sample(): number {
@@ -34,7 +40,11 @@ export class RssWatch {
 
   stop(): void {
     clearInterval(this.timer);
-    this.sample();
+    try {
+      this.sample();
+    } catch {
+      /* the process is gone */
+    }
   }
 }
 

@@ -39,7 +39,7 @@ describe('gRPC calls that never send their request', () => {
 
   for (const connections of [1, 4]) {
     it(`${STREAMS_PER_CONNECTION.toLocaleString('en')} streams on each of ${connections} connection(s) leave memory and pings alone`, { timeout: runs(180_000, 900_000) }, async () => {
-      const watch = new RssWatch(b.proc.pid, rssMb(b.proc.pid) + GROWTH_LIMIT_MB);
+      const watch = new RssWatch(b.proc.pid!, rssMb(b.proc.pid!) + GROWTH_LIMIT_MB);
       const pinger = new Pinger(() => client.ping('during', { deadlineMs: 300_000 }));
       const advertised: Array<number | undefined> = [];
       let opened = 0;
@@ -77,7 +77,7 @@ describe('gRPC calls that never send their request', () => {
       } finally {
         fresh.close();
       }
-      const rssAfterMb = rssMb(b.proc.pid);
+      const rssAfterMb = rssMb(b.proc.pid!);
       const figures = { rssBeforeMb: watch.before, rssPeakMb: watch.peak, rssAfterMb, worstPingMs };
       console.log(`stream flood, ${connections} connection(s): ${opened} streams over ${reconnects} connections;`, figures, `pings answered ${pinger.answered}`);
       report({ suite: `grpc-stream-flood-${connections}`, inputs: opened, ...figures });

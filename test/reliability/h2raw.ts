@@ -140,7 +140,7 @@ export function openRawH2(port: number, opts: RawH2Options = {}): Promise<RawH2>
         socket.pause();
       }
       const settings = Buffer.alloc(opts.hugeWindow ? 6 : 0);
-      const hello = [PREFACE];
+      const hello: Buffer[] = [PREFACE];
       if (opts.hugeWindow) {
         settings.writeUInt16BE(SETTINGS_INITIAL_WINDOW_SIZE, 0);
         settings.writeUInt32BE(MAX_WINDOW, 2);

@@ -62,7 +62,7 @@ function logged(what: string): number {
 const GIVE_UP_MS = (TIMEOUT_SECS + 20) * 1000;
 
 async function flood(suite: string, ping: () => Promise<unknown>, round: (watch: RssWatch) => Promise<void>, leave: () => void): Promise<void> {
-  const watch = new RssWatch(b.proc.pid, rssMb(b.proc.pid) + GROWTH_LIMIT_MB);
+  const watch = new RssWatch(b.proc.pid!, rssMb(b.proc.pid!) + GROWTH_LIMIT_MB);
   const pinger = new Pinger(ping);
   try {
     for (let r = 0; r < ROUNDS && !watch.over; r++) await round(watch);
@@ -73,7 +73,7 @@ async function flood(suite: string, ping: () => Promise<unknown>, round: (watch:
   const worstPingMs = await pinger.stop();
   await mustPing(b.port, 'after');
   await readEverything();
-  const figures = { rssBeforeMb: watch.before, rssPeakMb: watch.peak, rssAfterMb: rssMb(b.proc.pid), worstPingMs };
+  const figures = { rssBeforeMb: watch.before, rssPeakMb: watch.peak, rssAfterMb: rssMb(b.proc.pid!), worstPingMs };
   console.log(`${suite}, ${ROUNDS} rounds:`, figures, `pings answered ${pinger.answered}`);
   report({ suite, cycles: ROUNDS, ...figures });
   expect(watch.peak - watch.before, `RSS growth over ${ROUNDS} rounds (MB)`).toBeLessThan(GROWTH_LIMIT_MB);
