@@ -1,8 +1,11 @@
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
-import { removeDir, type RunningBroker } from '../helpers/broker.js';
+import { removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
+import { call } from '../helpers/https.js';
 import { Pinger, RssWatch, rssMb, waitFor } from './flood.js';
 import { openRawH2, SETTINGS_MAX_CONCURRENT_STREAMS } from './h2raw.js';
 import { startConfigured } from './raw.js';
@@ -98,8 +101,15 @@ describe('the request deadline (api.request_timeout_secs)', () => {
   let b: RunningBroker;
   let session: ClientHttp2Session;
   beforeAll(async () => {
+    // An extension slower than both timeouts: a call whose request has arrived is not cut short by either.
+    const home = tempDir();
+    mkdirSync(join(home, 'etc'));
+    mkdirSync(join(home, 'lib'));
+    writeFileSync(join(home, 'lib', 'slow.mjs'), `export async function Wait(rh) { await new Promise((r) => setTimeout(r, ${TIMEOUT_SECS * 2000})); rh.data = 'waited'; }\n`);
     // Node wants the legacy API's headers timeout no longer than its request timeout.
-    b = await startConfigured({ api: { request_timeout_secs: TIMEOUT_SECS, headers_timeout_secs: TIMEOUT_SECS } });
+    const api = { request_timeout_secs: TIMEOUT_SECS, headers_timeout_secs: TIMEOUT_SECS, response_timeout_secs: TIMEOUT_SECS };
+    writeFileSync(join(home, 'etc', 'bpbroker.json'), JSON.stringify({ api, slow: { _access_key: '' } }));
+    b = await startBroker({ home });
     session = h2connect(`https://127.0.0.1:${b.port}`, { rejectUnauthorized: false, ALPNProtocols: ['h2'] });
     await once(session, 'remoteSettings');
   });
@@ -136,6 +146,19 @@ describe('the request deadline (api.request_timeout_secs)', () => {
     expect(slowest, 'soon after the deadline').toBeLessThan(TIMEOUT_SECS * 1000 + 5000);
     // The connection and the broker go on serving.
     await waitFor('a ping on the same connection', async () => (await grpcPing(session)) === '0', 10_000);
+  });
+
+  it('leaves alone a call whose request has arrived, however long its answer takes', { timeout: 60_000 }, async () => {
+    const client = connect(`127.0.0.1:${b.port}`, { insecureSkipVerify: true, deadlineMs: 30_000 });
+    try {
+      expect((await client.execute('slow', 'Wait')).body).toBe('waited');
+    } finally {
+      client.close();
+    }
+    // Nor on the legacy API, where a connection whose client leaves answers unread is closed.
+    const legacy = await call(b.port, '/slow/Wait/');
+    expect(legacy.status, legacy.text).toBe(200);
+    expect(legacy.text).toContain('waited');
   });
 });
 
