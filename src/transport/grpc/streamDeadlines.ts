@@ -72,18 +72,24 @@ export class StreamDeadlines {
     const { requestTimeoutMs, responseTimeoutMs } = this.opts;
     for (const [stream, openedAt] of this.opened) {
       if (stream.destroyed || stream.closed) continue; // its 'close' is on the way
-      if (!stream.headersSent && !stream.readableEnded) {
-        if (now - openedAt >= requestTimeoutMs) this.expireRequest(stream);
-        continue;
-      }
-      const bytes = stream.writableLength;
-      const seen = this.unread.get(stream);
-      if (bytes === 0) {
-        if (seen) this.unread.delete(stream);
-      } else if (!seen || seen.bytes !== bytes) {
-        this.unread.set(stream, { bytes, since: now });
-      } else if (now - seen.since >= responseTimeoutMs) {
-        this.cancelResponse(stream, bytes);
+      try {
+        if (!stream.headersSent && !stream.readableEnded) {
+          if (now - openedAt >= requestTimeoutMs) this.expireRequest(stream);
+          continue;
+        }
+        const bytes = stream.writableLength;
+        const seen = this.unread.get(stream);
+        if (bytes === 0) {
+          if (seen) this.unread.delete(stream);
+        } else if (!seen || seen.bytes !== bytes) {
+          this.unread.set(stream, { bytes, since: now });
+        } else if (now - seen.since >= responseTimeoutMs) {
+          this.cancelResponse(stream, bytes);
+        }
+      } catch (err) {
+        // A stream its session already gave up on: nothing is left to answer.
+        this.opts.log.debug('cannot end an expired gRPC stream; destroying it', { err });
+        stream.destroy();
       }
     }
   }
