@@ -14,11 +14,13 @@ import { startBackups } from '../registry/backups.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
 import { createLegacyHttpServer } from '../transport/http/legacyHttpServer.js';
+import { ConnectionLimit } from '../transport/connectionLimit.js';
+import { StalledConnections } from '../transport/stalledConnections.js';
 import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
-import { apiSettings, backupSettings, grpcListenPort, workerSettings } from './settings.js';
+import { apiSettings, backupSettings, grpcListenPort, grpcSettings, workerSettings } from './settings.js';
 import { removeStatus, writeStatus } from './statusFile.js';
 
 export interface BrokerServerOptions {
@@ -117,7 +119,19 @@ export class BrokerServer {
       const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
       const http = createLegacyHttpServer(broker, api, log);
 
-      const grpc = createGrpcTransport(broker, log, { idleTimeoutMs: api.idleTimeoutMs });
+      // One budget for every TLS connection, on the API port and on a separate gRPC port; on both, a client
+      // that leaves answers unread past the response timeout loses its connection.
+      const connections = new ConnectionLimit(api.maxConnections, log);
+      const stalled = new StalledConnections(api.responseTimeoutMs, log);
+      cleanups.push(() => stalled.close());
+      const grpc = createGrpcTransport(broker, log, {
+        idleTimeoutMs: api.idleTimeoutMs,
+        maxConcurrentStreams: grpcSettings(loaded.sections).maxConcurrentStreams,
+        requestTimeoutMs: api.requestTimeoutMs,
+        responseTimeoutMs: api.responseTimeoutMs,
+        connections,
+        stalled,
+      });
       cleanups.push(() => grpc.close());
       const separateGrpcPort = grpcListenPort(loaded.sections);
       const { tls, discovery } = await bindPorts(api.port, (port) =>
@@ -128,6 +142,8 @@ export class BrokerServer {
           key: tlsMaterial.key,
           handshakeTimeoutMs: api.headersTimeoutMs,
           log,
+          connections,
+          stalled,
           onHttp1: (socket) => http.emit('connection', socket),
           onH2: separateGrpcPort === undefined ? (socket) => grpc.inject(socket) : undefined,
         }),

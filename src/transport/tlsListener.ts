@@ -1,6 +1,9 @@
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from '../log/Logger.js';
+import type { ConnectionLimit } from './connectionLimit.js';
+import type { StalledConnections } from './stalledConnections.js';
 
 export interface TlsListenerOptions {
   host: string;
@@ -9,6 +12,10 @@ export interface TlsListenerOptions {
   key: Buffer;
   handshakeTimeoutMs: number;
   log: Logger;
+  /** The connection budget this port shares with the broker's other TLS ports; none: unlimited. */
+  connections?: ConnectionLimit | undefined;
+  /** Closes connections whose client leaves the broker's writes unread; none: never. */
+  stalled?: StalledConnections | undefined;
   /** Sockets that negotiated HTTP/1.1 (or no ALPN at all): the legacy API. */
   onHttp1: (socket: Duplex) => void;
   /** Sockets that negotiated h2: gRPC. Without it only HTTP/1.1 is offered. */
@@ -41,8 +48,12 @@ export class TlsListener {
       ...alpn,
     });
     const listener = new TlsListener(server);
+    // Counted from the TCP accept, so connections still in their handshake count too.
+    const limit = opts.connections;
+    if (limit) server.prependListener('connection', (socket: Socket) => limit.admit(socket));
     server.on('secureConnection', (socket: TLSSocket) => {
       listener.sockets.add(socket);
+      opts.stalled?.watch(socket);
       socket.once('close', () => listener.sockets.delete(socket));
       if (socket.alpnProtocol === 'h2' && opts.onH2) opts.onH2(socket);
       else opts.onHttp1(socket);

@@ -8,9 +8,12 @@ import { PingServiceService } from '../../../generated/bpbroker/v1/ping.js';
 import { RegistryServiceService } from '../../../generated/bpbroker/v1/registry.js';
 import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
+import type { ConnectionLimit } from '../connectionLimit.js';
+import type { StalledConnections } from '../stalledConnections.js';
 import { extensionService, pingService, registryService } from './brokerServices.js';
 import { loadReflectionDescriptors } from './protoDescriptors.js';
 import { rejectMalformedRequests } from './malformedRequests.js';
+import { StreamDeadlines } from './streamDeadlines.js';
 
 /** Fully qualified names of our services, as health checks and reflection name them. */
 export const SERVICE_NAMES = ['bpbroker.v1.RegistryService', 'bpbroker.v1.PingService', 'bpbroker.v1.ExtensionService'] as const;
@@ -32,6 +35,16 @@ export interface GrpcTransportOptions {
   shutdownGraceMs?: number;
   /** Connections without a call for this long are closed (GOAWAY; clients reconnect when they need to). */
   idleTimeoutMs?: number;
+  /** Streams (calls) one connection may have open at once, advertised in SETTINGS (default 100). */
+  maxConcurrentStreams?: number;
+  /** A call's request must arrive within this (default 60 s); see StreamDeadlines. */
+  requestTimeoutMs?: number;
+  /** A response the client leaves unread this long is cancelled (default 30 s); see StreamDeadlines. */
+  responseTimeoutMs?: number;
+  /** The connection budget a separate gRPC port shares with the API port; none: unlimited. */
+  connections?: ConnectionLimit;
+  /** Closes a separate gRPC port's connections whose client leaves the broker's writes unread. */
+  stalled?: StalledConnections;
 }
 
 /**
@@ -41,8 +54,13 @@ export interface GrpcTransportOptions {
  */
 export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTransportOptions = {}): GrpcTransport {
   const graceMs = opts.shutdownGraceMs ?? 5000;
-  // Without an idle limit, a client that opens h2 and then sends nothing holds its connection forever.
-  const server = new grpc.Server(opts.idleTimeoutMs ? { 'grpc.max_connection_idle_ms': opts.idleTimeoutMs } : {});
+  const server = new grpc.Server({
+    // grpc-js advertises no limit (2^32-1 streams) unless told; each open stream costs a few kilobytes.
+    'grpc.max_concurrent_streams': opts.maxConcurrentStreams ?? 100,
+    // Without an idle limit, a client that opens h2 and then sends nothing holds its connection forever.
+    ...(opts.idleTimeoutMs ? { 'grpc.max_connection_idle_ms': opts.idleTimeoutMs } : {}),
+  });
+  const deadlines = new StreamDeadlines({ requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, responseTimeoutMs: opts.responseTimeoutMs ?? 30_000, log });
   rejectMalformedRequests(server);
   server.addService(RegistryServiceService, registryService(broker, log));
   server.addService(PingServiceService, pingService(broker, log));
@@ -55,6 +73,7 @@ export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTrans
   health.addToServer(server);
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  deadlines.watchNewServers(server);
   let closing: Promise<void> | undefined;
 
   const setServing = (serving: boolean): void => {
@@ -76,6 +95,15 @@ export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTrans
       const bind = (h: string) =>
         new Promise<number>((resolve, reject) => {
           server.bindAsync(`${h}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound)));
+        }).then((bound) => {
+          // Its connections count against the same budget as the API port's, from their TCP accept on, and
+          // are watched for stalled writes as the API port's are.
+          const { connections, stalled } = opts;
+          for (const h2 of deadlines.watchNewServers(server)) {
+            if (connections) h2.prependListener('connection', (socket: Socket) => connections.admit(socket));
+            if (stalled) h2.on('secureConnection', (socket: Socket) => stalled.watch(socket));
+          }
+          return bound;
         });
       // '' means every interface, as for the legacy port: IPv6 and IPv4 where the host has IPv6, else IPv4.
       if (host === '') return bind('[::]').catch(() => bind('0.0.0.0'));
@@ -89,11 +117,13 @@ export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTrans
         const force = setTimeout(() => {
           log.warn('gRPC calls still running after the shutdown grace period; cancelling them', { graceMs });
           server.forceShutdown();
+          deadlines.close();
           resolve();
         }, graceMs);
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
+          deadlines.close();
           resolve();
         });
       });

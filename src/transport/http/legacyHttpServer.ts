@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
 import { createLegacyApp } from './legacyApi.js';
+import { oneRequestAtATime } from './pipelining.js';
 import { answerProtocolErrors } from './protocolErrors.js';
 
 export interface LegacyHttpSettings {
@@ -28,7 +29,7 @@ export function createLegacyHttpServer(broker: Broker, settings: LegacyHttpSetti
       // so a 10 s headers timeout let a slow client hold its connection for up to 40 s).
       connectionsCheckingInterval: Math.min(1000, settings.headersTimeoutMs),
     },
-    app,
+    oneRequestAtATime(app),
   );
   // Start the connection tracking that 'listening' would start: header/request timeouts and
   // closeIdleConnections need it.
