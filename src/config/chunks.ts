@@ -4,9 +4,11 @@ import { fstatSync, readSync } from 'node:fs';
 export interface ChunkSource {
   /** The next piece, a fresh buffer each time (callers may keep slices of it); undefined at the end. */
   next(): Buffer | undefined;
+  /** Reads the next bytes into `target` from `offset` on (for readers that reuse one buffer); 0 at the end. */
+  readInto(target: Buffer, offset: number): number;
 }
 
-const CHUNK = 4 << 20;
+export const CHUNK = 4 << 20;
 
 /** Reads an open file from its start, `size` bytes at a time. */
 export function fileChunks(fd: number, size = CHUNK): ChunkSource {
@@ -20,6 +22,11 @@ export function fileChunks(fd: number, size = CHUNK): ChunkSource {
       pos += n;
       return n < length ? buf.subarray(0, n) : buf;
     },
+    readInto(target, offset) {
+      const n = readSync(fd, target, offset, target.length - offset, pos);
+      pos += n;
+      return n;
+    },
   };
 }
 
@@ -32,6 +39,11 @@ export function bufferChunks(buf: Buffer, size = CHUNK): ChunkSource {
       const piece = Buffer.from(buf.subarray(pos, pos + size));
       pos += size;
       return piece;
+    },
+    readInto(target, offset) {
+      const n = buf.copy(target, offset, pos, Math.min(buf.length, pos + size, pos + target.length - offset));
+      pos += n;
+      return n;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import type { Entry } from '../registry/Entry.js';
-import type { ChunkSource } from './chunks.js';
+import { CHUNK, type ChunkSource } from './chunks.js';
 import type { ConfigDocument } from './ConfigFile.js';
 import { REGISTRY_SECTION, type Sections } from './defaults.js';
 import { setOwn } from './ownKeys.js';
@@ -23,7 +23,7 @@ const REVISIONS_CLOSE = '    }';
 /** The small parts of the file (settings sections) are kept as text and parsed once; a file whose small parts
  * are not small is not one the broker wrote. */
 const SMALL_PARTS_MAX = 16 << 20;
-const NEWLINE = Buffer.from('\n');
+const NEWLINE = '\n';
 const REVS = /^\[(\d+), (\d+)\],?$/;
 
 export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument | undefined {
@@ -38,34 +38,43 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
   };
 
   let line = lines.next();
-  if (line?.toString('latin1') !== '{') return undefined;
+  if (line !== '{') return undefined;
   small.push('{');
   for (;;) {
     line = lines.next();
-    if (!line) return undefined;
-    const s = line.toString('utf8');
-    if (s === SERVICES_OPEN) break;
-    if (!keep(s)) return undefined;
+    if (line === undefined) return undefined;
+    if (line === SERVICES_OPEN) break;
+    if (!keep(line)) return undefined;
   }
 
+  // The checksum covers the block's lines joined by newlines: each piece of text is folded in whole when the
+  // reader moves past it (its last newline held back until a block line follows it), the rest at the close.
   let checksum = 0;
-  let first = true;
+  let from = -1;
+  let newlineOwed = false;
+  lines.onPiece = (text) => {
+    if (from < 0) return;
+    checksum = crc32(text.slice(from, text.length - 1), checksum);
+    from = 0;
+    newlineOwed = true;
+  };
   const settings: Record<string, unknown> = {};
   const found: Array<{ name: string; json: string }> = [];
   let close: string;
   for (;;) {
     line = lines.next();
-    if (!line) return undefined;
-    if (line.length <= 4 && line[0] === 0x20 && line[1] === 0x20 && line[2] === 0x7d /* } */) {
-      close = line.toString('latin1');
+    if (line === undefined) return undefined;
+    if (line.length <= 4 && line.startsWith('  }')) {
+      if (from >= 0 && lines.lineStart > from) checksum = crc32(lines.text.slice(from, lines.lineStart - 1), checksum);
+      close = line;
       break;
     }
-    checksum = crc32(line, first ? checksum : crc32(NEWLINE, checksum));
-    first = false;
-    const s = line.toString('utf8');
-    const key = keyOf(s, 4);
+    if (from < 0) from = lines.lineStart;
+    else if (newlineOwed) checksum = crc32(NEWLINE, checksum);
+    newlineOwed = false;
+    const key = keyOf(line, 4);
     if (!key) return undefined;
-    const value = s.endsWith(',') ? s.slice(key.end + 2, -1) : s.slice(key.end + 2);
+    const value = line.endsWith(',') ? line.slice(key.end + 2, -1) : line.slice(key.end + 2);
     if (key.name.startsWith('_')) {
       try {
         setOwn(settings, key.name, JSON.parse(value));
@@ -78,33 +87,32 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
     if (value.charCodeAt(0) !== 0x7b || value.charCodeAt(value.length - 1) !== 0x7d) return undefined;
     found.push({ name: key.name, json: value });
   }
+  lines.onPiece = undefined;
   if (found.length === 0 || close !== '  },') return undefined;
   small.push(`${SERVICES_OPEN}},`);
 
   for (;;) {
     line = lines.next();
-    if (!line) return undefined;
-    const s = line.toString('utf8');
-    if (s === REVISIONS_OPEN) break;
-    if (!keep(s)) return undefined;
+    if (line === undefined) return undefined;
+    if (line === REVISIONS_OPEN) break;
+    if (!keep(line)) return undefined;
   }
   const revisions: Array<[number, number]> = [];
   for (;;) {
     line = lines.next();
-    if (!line) return undefined;
-    const s = line.toString('utf8');
-    if (s === REVISIONS_CLOSE) break;
+    if (line === undefined) return undefined;
+    if (line === REVISIONS_CLOSE) break;
     // Revision lines follow the entry lines one for one.
-    const key = keyOf(s, 6);
+    const key = keyOf(line, 6);
     const expected = found[revisions.length];
     if (!key || !expected || key.name !== expected.name) return undefined;
-    const m = REVS.exec(s.slice(key.end + 2));
+    const m = REVS.exec(line.slice(key.end + 2));
     if (!m) return undefined;
     revisions.push([Number(m[1]), Number(m[2])]);
   }
   if (revisions.length !== found.length) return undefined;
   small.push(`${REVISIONS_OPEN}}`);
-  for (line = lines.next(); line; line = lines.next()) if (!keep(line.toString('utf8'))) return undefined;
+  for (line = lines.next(); line !== undefined; line = lines.next()) if (!keep(line)) return undefined;
 
   let doc: Record<string, Record<string, unknown>>;
   try {
@@ -130,31 +138,65 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
   return { sections, entries, revision, ownLayout: true };
 }
 
-/** Lines of a chunk source, without their `\n`; a line within one chunk is a slice of it, not a copy. */
+/**
+ * Lines of a chunk source as strings, without their `\n`. Bytes are read into one reused buffer, and each
+ * read is cut after its last newline (the rest moves to the buffer's start for the next read), so a piece is
+ * whole lines and no character is split; it is decoded once, and a line is a slice of it (an entry's text
+ * keeps its piece alive, as it would keep a whole-file string). Nothing else is allocated per read.
+ */
 class LineReader {
-  private chunk: Buffer = Buffer.alloc(0);
+  /** The current piece. */
+  text = '';
+  /** Where the line `next()` returned last starts in `text`. */
+  lineStart = 0;
+  /** Called with the current piece just before the next one replaces it. */
+  onPiece: ((text: string) => void) | undefined;
   private pos = 0;
+  private buf = Buffer.allocUnsafe(CHUNK);
+  /** Bytes at the start of `buf` that follow the last newline read. */
+  private carry = 0;
 
   constructor(private readonly source: ChunkSource) {}
 
-  next(): Buffer | undefined {
-    let parts: Buffer[] | undefined;
+  next(): string | undefined {
     for (;;) {
-      if (this.pos >= this.chunk.length) {
-        const c = this.source.next();
-        if (!c) return parts ? Buffer.concat(parts) : undefined;
-        this.chunk = c;
-        this.pos = 0;
+      const nl = this.text.indexOf('\n', this.pos);
+      if (nl >= 0) {
+        this.lineStart = this.pos;
+        this.pos = nl + 1;
+        return this.text.slice(this.lineStart, nl);
+      }
+      if (!this.fill()) {
+        if (this.pos >= this.text.length) return undefined;
+        this.lineStart = this.pos; // a last line without its newline
+        this.pos = this.text.length;
+        return this.text.slice(this.lineStart);
+      }
+    }
+  }
+
+  private fill(): boolean {
+    for (;;) {
+      if (this.carry === this.buf.length) {
+        // One line longer than the buffer: grow it.
+        const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+        this.buf.copy(bigger, 0, 0, this.carry);
+        this.buf = bigger;
+      }
+      const n = this.source.readInto(this.buf, this.carry);
+      const end = this.carry + n;
+      const last = n === 0 ? end - 1 : this.buf.lastIndexOf(0x0a, end - 1);
+      if (n === 0 && end === 0) return false;
+      if (last < 0) {
+        this.carry = end;
         continue;
       }
-      const nl = this.chunk.indexOf(0x0a, this.pos);
-      if (nl >= 0) {
-        const piece = this.chunk.subarray(this.pos, nl);
-        this.pos = nl + 1;
-        return parts ? Buffer.concat([...parts, piece]) : piece;
-      }
-      (parts ??= []).push(this.chunk.subarray(this.pos));
-      this.pos = this.chunk.length;
+      this.onPiece?.(this.text);
+      this.text = this.buf.toString('utf8', 0, last + 1);
+      this.pos = 0;
+      this.buf.copyWithin(0, last + 1, end);
+      this.carry = end - last - 1;
+      return true;
     }
   }
 }

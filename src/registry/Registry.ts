@@ -6,7 +6,7 @@ import type { StorageGuard } from './StorageGuard.js';
 
 // CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler the class.
 const BTree = ((BTreeModule as { default?: unknown }).default ?? BTreeModule) as typeof BTreeModule.default;
-type NameIndex = InstanceType<typeof BTree<string, number>>;
+type NameIndex = InstanceType<typeof BTree<string, true>>;
 const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
@@ -69,27 +69,33 @@ export interface RegistryOptions {
  */
 export class Registry {
   private readonly entries = new Map<string, Entry>();
-  /** Every name in order, with its size: List pages in O(log n + page), and the size budget. */
-  private readonly index: NameIndex = new BTree<string, number>(undefined, byCodeUnits);
-  private bytes = 0;
+  /**
+   * Every name in order, for List pages in O(log n + page). Built on the first List (a registry that is never
+   * listed never pays for it, and start-up does not), then kept up to date by every change.
+   */
+  private index: NameIndex | undefined;
+  /** UTF-8 bytes of all names and entry texts, counted on the first write (not at start-up), then kept. */
+  private bytes: number | undefined;
   private revisionCounter = 0;
   private durableRevision = 0;
   private lastChange = 0;
+  private journal!: Journal;
 
   /** Called after every change (the snapshotter schedules itself with it). */
   onChange: () => void = () => {};
 
-  private constructor(private readonly journal: Journal) {}
+  private constructor() {}
 
   static async open(opts: RegistryOptions): Promise<Registry> {
-    const entries = new Map<string, Entry>();
+    const reg = new Registry();
+    const { entries } = reg;
     let revision = opts.snapshot.revision;
     for (const e of opts.snapshot.entries) {
       entries.set(e.name, e);
-      revision = Math.max(revision, e.modRevision);
+      if (e.modRevision > revision) revision = e.modRevision;
     }
     const snapshotRevision = opts.snapshot.revision;
-    const journal = await Journal.open(
+    reg.journal = await Journal.open(
       opts.journalDir,
       (payload) => {
         const rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
@@ -104,8 +110,6 @@ export class Registry {
       },
       { onTornTail: opts.onTornTail, onFailure: opts.onJournalFailure },
     );
-    const reg = new Registry(journal);
-    for (const [k, v] of entries) reg.store(v);
     reg.revisionCounter = revision;
     reg.durableRevision = revision;
     reg.lastChange = revision;
@@ -122,12 +126,18 @@ export class Registry {
 
   /** UTF-8 bytes of every name and entry text: what `api.max_registry_bytes` limits. */
   get totalBytes(): number {
+    if (this.bytes === undefined) {
+      let n = 0;
+      for (const e of this.entries.values()) n += entryBytes(e.name, e.json);
+      this.bytes = n;
+    }
     return this.bytes;
   }
 
   /** What totalBytes would be if `name` held `json`. */
   totalBytesWith(name: string, json: string): number {
-    return this.bytes - (this.index.get(name) ?? 0) + entryBytes(name, json);
+    const prev = this.entries.get(name);
+    return this.totalBytes - (prev ? entryBytes(name, prev.json) : 0) + entryBytes(name, json);
   }
 
   has(name: string): boolean {
@@ -152,13 +162,16 @@ export class Registry {
    */
   async list(prefix: string, after: string, limit: number, maxBytes = Infinity): Promise<ListResult> {
     if (this.lastChange > this.durableRevision) await this.journal.sync();
+    this.index ??= new BTree<string, true>([...this.entries.keys()].sort().map((k) => [k, true]), byCodeUnits);
     const entries: Entry[] = [];
     let bytes = 0;
-    for (const [name, size] of this.index.entries(after > prefix ? after : prefix)) {
+    for (const name of this.index.keys(after > prefix ? after : prefix)) {
       if (!name.startsWith(prefix)) break;
       if (name === after) continue;
+      const entry = this.entries.get(name)!;
+      const size = entryBytes(name, entry.json);
       if (entries.length === limit || (entries.length > 0 && bytes + size > maxBytes)) return { entries, more: true };
-      entries.push(this.entries.get(name)!);
+      entries.push(entry);
       bytes += size;
     }
     return { entries, more: false };
@@ -229,15 +242,17 @@ export class Registry {
   }
 
   private store(entry: Entry): void {
-    const size = entryBytes(entry.name, entry.json);
-    this.bytes += size - (this.index.get(entry.name) ?? 0);
-    this.index.set(entry.name, size);
+    const prev = this.entries.get(entry.name);
+    if (this.bytes !== undefined) this.bytes += entryBytes(entry.name, entry.json) - (prev ? entryBytes(prev.name, prev.json) : 0);
+    if (!prev) this.index?.set(entry.name, true);
     this.entries.set(entry.name, entry);
   }
 
   private remove(name: string): void {
-    this.bytes -= this.index.get(name) ?? 0;
-    this.index.delete(name);
+    const prev = this.entries.get(name);
+    if (!prev) return;
+    if (this.bytes !== undefined) this.bytes -= entryBytes(name, prev.json);
+    this.index?.delete(name);
     this.entries.delete(name);
   }
 
