@@ -2,9 +2,12 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Socket } from 'node:net';
 
 interface Line {
-  busy: boolean;
+  /** The answer being made or written. */
+  current: ServerResponse | undefined;
   waiting: Array<[IncomingMessage, ServerResponse]>;
 }
+
+const LINE = Symbol('pipelined requests');
 
 /**
  * Pipelined requests on one connection run one at a time: a request starts once the answer before it has been
@@ -13,25 +16,35 @@ interface Line {
  * answer waited in memory for the client to read it: 250 pipelined 1 MB Gets held 250 MB for as long as the
  * client stayed. Now a client that never reads holds one answer, until the listener's response timeout
  * closes its connection. Answers go out in request order either way, as HTTP/1.1 requires.
+ *
+ * A request that finds the connection idle (nearly all of them) costs a property read and write: listeners
+ * are added only while requests wait.
  */
 export function oneRequestAtATime(handle: RequestListener): RequestListener {
-  const lines = new WeakMap<Socket, Line>();
   const run = (line: Line, req: IncomingMessage, res: ServerResponse): void => {
-    line.busy = true;
-    // 'close' follows 'finish' (the answer handed to the socket), and also comes when the connection dies.
-    res.once('close', () => {
-      if (req.socket.destroyed) line.waiting.length = 0; // nobody is left to answer
-      const next = line.waiting.shift();
-      if (next) run(line, ...next);
-      else line.busy = false;
-    });
+    line.current = res;
+    if (line.waiting.length > 0) res.once('close', () => next(line));
     handle(req, res);
   };
+  const next = (line: Line): void => {
+    const queued = line.waiting.shift();
+    line.current = undefined;
+    if (!queued) return;
+    if (queued[0].socket.destroyed) {
+      line.waiting.length = 0; // nobody is left to answer
+      return;
+    }
+    run(line, ...queued);
+  };
   return (req, res) => {
-    const socket = req.socket;
-    let line = lines.get(socket);
-    if (!line) lines.set(socket, (line = { busy: false, waiting: [] }));
-    if (line.busy) line.waiting.push([req, res]);
-    else run(line, req, res);
+    const socket = req.socket as Socket & { [LINE]?: Line };
+    const line = (socket[LINE] ??= { current: undefined, waiting: [] });
+    const before = line.current;
+    if (line.waiting.length > 0) line.waiting.push([req, res]);
+    else if (before && !before.writableFinished && !before.destroyed) {
+      // 'close' follows 'finish' (the answer handed to the socket), and also comes when the connection dies.
+      before.once('close', () => next(line));
+      line.waiting.push([req, res]);
+    } else run(line, req, res);
   };
 }
