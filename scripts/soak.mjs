@@ -38,9 +38,12 @@ console.log('\nbpbroker soak');
 for (const [k, v] of Object.entries(figures)) console.log(`  ${k.padEnd(20)} ${v}`);
 console.log(`  ${'inputs by suite'.padEnd(20)} ${Object.entries(inputsBy).map(([s, n]) => `${s} ${n}`).join(', ')}`);
 for (const l of lines.filter((l) => l.rssPeakMb !== undefined || l.worstPingMs !== undefined)) {
-  const rss = l.rssPeakMb === undefined ? '' : `RSS ${l.rssBeforeMb} MB before, ${l.rssPeakMb} MB peak, ${l.rssAfterMb} MB after`;
+  const rss = [['before', l.rssBeforeMb], ['peak', l.rssPeakMb], ['after', l.rssAfterMb]]
+    .filter(([, mb]) => mb !== undefined)
+    .map(([when, mb]) => `${mb} MB ${when}`)
+    .join(', ');
   const ping = l.worstPingMs === undefined ? '' : `worst ping ${l.worstPingMs} ms`;
-  console.log(`  ${`flood ${l.suite}`.padEnd(20)} ${[rss, ping].filter(Boolean).join('; ')}`);
+  console.log(`  ${`flood ${l.suite}`.padEnd(20)} ${[rss && `RSS ${rss}`, ping].filter(Boolean).join('; ')}`);
 }
 console.log(`  ${'duration'.padEnd(20)} ${Math.round((Date.now() - started) / 1000)} s`);
 const ok = vitest.status === 0 && figures['writes lost'] === 0 && figures.crashes === 0 && figures.cycles > 0;

@@ -3,8 +3,7 @@
  * writes). A write is acknowledged only once it is in a file a restart reads; when the files cannot be written
  * writes are refused with 503 / UNAVAILABLE until they can, and a stop that cannot save says so.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -12,6 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/grpcClient.js';
 import { removeDir, startBroker as startHelper, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
+import { fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 import { report, runs } from './soak.js';
 
 /** Every broker a test starts is stopped after it, even when an assertion failed first. */
@@ -36,13 +37,7 @@ const etc = (home: string) => join(home, 'etc');
 const configFile = (home: string) => join(home, 'etc', 'bpbroker.json');
 const journalDir = (home: string) => join(home, 'etc', 'bpbroker.journal');
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<number> => waitUntil(cond, timeoutMs, 50, what);
 
 const fileHas = (path: string, text: string) => existsSync(path) && readFileSync(path, 'utf8').includes(text);
 const register = (port: number, name: string, data = '{"v": 1}') => call(port, `/services/Register/?${qs({ name, data })}`);
@@ -226,8 +221,7 @@ describe('storage that cannot be written', () => {
 
   it('a stop that cannot save says so, exits non-zero and leaves the files as they were; nothing is lost once space is back', async () => {
     // A full disk needs a small file system of its own; CI runs as root, so this must not be skipped.
-    const mnt = tempDir('bpbroker-tmpfs-');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'pipe' });
+    const mnt = mountTmpfs('4m', 'The stop-on-a-full-disk test');
     try {
       const home = join(mnt, 'home');
       const b = await startBroker({ home });
@@ -263,31 +257,7 @@ describe('storage that cannot be written', () => {
       }
     } finally {
       await stopAll();
-      execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
-      removeDir(mnt);
+      unmountTmpfs(mnt);
     }
   }, 90_000);
 });
-
-/** Fills the file system holding `dir` to the last byte; returns the filler's path. */
-function fillDisk(dir: string): string {
-  const filler = join(dir, 'filler');
-  const fd = openSync(filler, 'w');
-  try {
-    for (let chunk = 1 << 16; chunk >= 1; chunk >>= 1) {
-      const buf = Buffer.alloc(chunk, 0x61);
-      for (;;) {
-        try {
-          writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return filler;
-}
-

@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -8,42 +7,8 @@ import { connect } from '../../src/client/grpcClient.js';
 import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
 import { configHolds } from '../helpers/configFile.js';
 import { call, qs } from '../helpers/https.js';
+import { fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 import { waitFor } from '../helpers/wait.js';
-
-/** Fills the file system holding `dir` to the last byte; returns the filler's path (remove it to free the space). */
-function fillDisk(dir: string): string {
-  const filler = join(dir, 'filler');
-  const fd = openSync(filler, 'w');
-  try {
-    for (let chunk = 1 << 16; chunk >= 1; chunk >>= 1) {
-      const buf = Buffer.alloc(chunk, 0x61);
-      for (;;) {
-        try {
-          writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return filler;
-}
-
-/** Mounts a tmpfs of `size` on a new folder; CI runs as root, so a failure here fails the test, saying why. */
-function mountTmpfs(size: string): string {
-  const mnt = tempDir('bpbroker-tmpfs-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { stdio: 'pipe' });
-  } catch (err) {
-    removeDir(mnt);
-    const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message;
-    throw new Error(`The disk-full test needs to mount a tmpfs (size=${size}) and cannot (run the tests as root, as CI does): ${why}`);
-  }
-  return mnt;
-}
 
 /** True once bpbroker.json holds `name` and the journal is down to the one segment the fold left. */
 function folded(home: string, name: string): boolean {
@@ -55,7 +20,7 @@ const big = (n: number) => JSON.stringify({ n, pad: 'p'.repeat(16_384) });
 
 describe('disk full', () => {
   it('answers 507 / RESOURCE_EXHAUSTED, keeps serving reads, and keeps acknowledged data after space is freed', async () => {
-    const mnt = mountTmpfs('2m');
+    const mnt = mountTmpfs('2m', 'The disk-full test');
     const home = join(mnt, 'home');
     try {
       const b = await startBroker({ home });
@@ -102,8 +67,7 @@ describe('disk full', () => {
         await b.stop('SIGKILL');
       }
     } finally {
-      execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
-      removeDir(mnt);
+      unmountTmpfs(mnt);
     }
   });
 });

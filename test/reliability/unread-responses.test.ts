@@ -27,7 +27,6 @@ const names = Array.from({ length: ENTRIES }, (_, i) => `big-${i}`);
 const ROUNDS = runs(3, 20);
 /** RSS growth past which a flood stops and fails: more than one round's worth. */
 const GROWTH_LIMIT_MB = 1024;
-const GIVEN_UP = 'gRPC response not read in time';
 const CUT_OFF = 'closing a connection whose client does not read';
 
 let b: RunningBroker;
