@@ -18,6 +18,8 @@ export interface ConfigDocument {
   revision: number;
   /** Written by this broker and unchanged since (its entry checksum matched). */
   ownLayout?: boolean;
+  /** Entries whose lease had run out when the file was written: expired on the next start. */
+  lapsed?: string[];
 }
 
 /**

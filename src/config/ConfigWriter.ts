@@ -1,14 +1,14 @@
 import { crc32 } from 'node:zlib';
 import type { Entry } from '../registry/Entry.js';
 import { REGISTRY_SECTION, type Sections } from './defaults.js';
-import { CHECKSUM_KEY } from './ownLayout.js';
+import { CHECKSUM_KEY, LAPSED_KEY } from './ownLayout.js';
 
 interface Chunk {
   /** The entries the chunk was encoded from: reused while every one is the same object (entries are immutable). */
   entries: Entry[];
   /** `,\n    "name": json` per entry, UTF-8. */
   lines: Buffer;
-  /** `,\n      "name": [create, mod]` per entry, UTF-8. */
+  /** `,\n      "name": [create, mod]` per entry (`[create, mod, ttl]` for a leased one), UTF-8. */
   revisions: Buffer;
 }
 
@@ -34,6 +34,12 @@ const CACHED_CHUNK_MAX = 4 << 20;
 /** Entries not cached are handed to the file in pieces of about this size. */
 const PIECE_BYTES = 1 << 20;
 
+/** Bookkeeping beside the entries. */
+export interface PlanExtra {
+  /** Entries whose lease ran out but whose delete could not be saved: expired on the next start. */
+  lapsed?: string[] | undefined;
+}
+
 /** One bpbroker.json to write: its parts are produced in file order as they are consumed, never all at once. */
 export interface FilePlan {
   revision: number;
@@ -52,7 +58,7 @@ export class ConfigWriter {
    * The file for these sections and entries. The entries are read now, synchronously, so the plan is the
    * registry at one instant (entries are immutable objects); their text is encoded while the plan is written.
    */
-  plan(sections: Sections, entries: Iterable<Entry>, revision: number): FilePlan {
+  plan(sections: Sections, entries: Iterable<Entry>, revision: number, extra: PlanExtra = {}): FilePlan {
     const groups: Entry[][] = [];
     let group: Entry[] = [];
     for (const e of entries) {
@@ -125,8 +131,9 @@ export class ConfigWriter {
         yield* block(pieces.take());
       }
       if (hasLines) yield Buffer.from('\n  }');
+      const lapsed = extra.lapsed?.length ? `\n    "${LAPSED_KEY}": ${JSON.stringify(extra.lapsed)},` : '';
       const registry =
-        `  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n    "${CHECKSUM_KEY}": ${checksum},\n    "revisions": ` +
+        `  "${REGISTRY_SECTION}": {\n    "revision": ${revision},\n    "${CHECKSUM_KEY}": ${checksum},${lapsed}\n    "revisions": ` +
         (groups.length > 0 ? '{\n' : '{}');
       yield Buffer.from(`,\n${[...names.slice(at + 1).map(section), registry].join(',\n')}`);
       let firstRev = true;
@@ -143,8 +150,8 @@ export class ConfigWriter {
   }
 
   /** The whole file as one buffer: for small files and tests (the snapshotter writes a plan's parts). */
-  serialize(sections: Sections, entries: Iterable<Entry>, revision: number): Buffer {
-    return Buffer.concat([...this.plan(sections, entries, revision).parts()]);
+  serialize(sections: Sections, entries: Iterable<Entry>, revision: number, extra: PlanExtra = {}): Buffer {
+    return Buffer.concat([...this.plan(sections, entries, revision, extra).parts()]);
   }
 }
 
@@ -194,7 +201,7 @@ class Pieces {
 
 function encodeRevisions(entries: Entry[]): Buffer {
   let revisions = '';
-  for (const e of entries) revisions += `,\n      ${quote(e.name)}: [${e.createRevision}, ${e.modRevision}]`;
+  for (const e of entries) revisions += `,\n      ${quote(e.name)}: [${e.createRevision}, ${e.modRevision}${e.ttl ? `, ${e.ttl}` : ''}]`;
   return Buffer.from(revisions);
 }
 

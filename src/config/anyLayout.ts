@@ -4,6 +4,7 @@ import { ConfigError } from './ConfigError.js';
 import type { ConfigDocument } from './ConfigFile.js';
 import { REGISTRY_SECTION, type Sections } from './defaults.js';
 import { JsonScanner } from './JsonScanner.js';
+import { LAPSED_KEY, lapsedOf } from './ownLayout.js';
 import { isPlainObject } from './merge.js';
 import { setOwn } from './ownKeys.js';
 import { validateConfig } from './validate.js';
@@ -78,7 +79,8 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
   let found: FileEntry[] = [];
   const byName = new Map<string, number>();
   let fileRevision = 0;
-  const revisions = new Map<string, [number, number]>();
+  const revisions = new Map<string, number[]>();
+  let lapsed: string[] = [];
   const keep = opts.onEntry === undefined;
   const expectObject = (key: string): void => {
     if (scanner.peek() !== 0x7b) {
@@ -132,12 +134,13 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
         if (key === 'revisions' && scanner.peek() === 0x7b) {
           scanner.members((name, at2) => {
             const rev = parse(scanner.value(false), at2);
-            if (keep && Array.isArray(rev) && rev.length === 2 && rev.every((n) => Number.isSafeInteger(n))) revisions.set(name, rev as [number, number]);
+            if (keep && Array.isArray(rev) && (rev.length === 2 || rev.length === 3) && rev.every((n) => Number.isSafeInteger(n))) revisions.set(name, rev as number[]);
           });
           return;
         }
         const value = parse(scanner.value(false), at);
         if (key === 'revision' && typeof value === 'number') fileRevision = value;
+        if (key === LAPSED_KEY) lapsed = lapsedOf(value);
       });
       return;
     }
@@ -152,8 +155,8 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
   const entries = new Map<string, Entry>();
   let next = fileRevision;
   for (const e of found) {
-    const [c, m] = revisions.get(e.name) ?? [++next, next];
-    entries.set(e.name, { name: e.name, json: e.json, lastWriteIp: e.ip, lastWriteTs: e.ts, createRevision: c, modRevision: m });
+    const [c, m, ttl] = revisions.get(e.name) ?? [++next, next];
+    entries.set(e.name, { name: e.name, json: e.json, lastWriteIp: e.ip, lastWriteTs: e.ts, createRevision: c!, modRevision: m!, ...(ttl ? { ttl } : {}) });
   }
-  return { sections, entries, revision: Math.max(fileRevision, next) };
+  return { sections, entries, revision: Math.max(fileRevision, next), lapsed };
 }

@@ -26,6 +26,8 @@ export function defaultSections(): Sections {
       response_timeout_secs: 30,
     },
     grpc: { listen_port: 0, max_concurrent_streams: 100 },
+    // Watches: the events of the last revisions, kept across restarts, within both limits.
+    registry: { history_revisions: 100000, history_bytes: 67108864 },
     // Extensions: time limit per call (a namespace's own `_timeout_secs` wins), heap limit per worker,
     // and folders served besides $BPBROKER_HOME/lib.
     worker: { timeout_secs: 30, memory_mb: 256, extension_dirs: [] },
@@ -37,7 +39,7 @@ export function defaultSections(): Sections {
 }
 
 /** Sections that are broker settings, never callable namespaces, whatever their name. */
-export const RESERVED_SECTIONS: ReadonlySet<string> = new Set(['api', 'worker', 'grpc', 'services', 'ping']);
+export const RESERVED_SECTIONS: ReadonlySet<string> = new Set(['api', 'worker', 'grpc', 'registry', 'services', 'ping']);
 
 /** The internal section holding registry bookkeeping in bpbroker.json. */
 export const REGISTRY_SECTION = '_registry';

@@ -22,6 +22,8 @@ export interface LoadedConfig {
   sections: Sections;
   entries: Map<string, Entry>;
   revision: number;
+  /** Entries whose lease had run out when the file was written: expired on the next start. */
+  lapsed: string[];
   /**
    * The file already holds exactly what would be written back (sections with every default, the entries, the
    * revision): a start with nothing to fold from the journal need not rewrite it.
@@ -54,5 +56,5 @@ export function loadConfig(src: ConfigSource): LoadedConfig {
   const upToDate = read === 1 && pathDoc?.ownLayout === true && isDeepStrictEqual(pathDoc.sections, sections);
   for (const e of entries.values()) revision = Math.max(revision, e.modRevision);
   const runtime = src.overrides ? (deepMerge(sections, src.overrides) as Sections) : sections;
-  return { path, fileSections: sections, sections: runtime, entries, revision, upToDate };
+  return { path, fileSections: sections, sections: runtime, entries, revision, lapsed: pathDoc?.lapsed ?? [], upToDate };
 }

@@ -16,6 +16,8 @@ import { validateConfig } from './validate.js';
  */
 
 export const CHECKSUM_KEY = 'entries_crc32';
+/** `_registry.lapsed`: names whose lease had run out when the file was written (expired on the next start). */
+export const LAPSED_KEY = 'lapsed';
 
 const SERVICES_OPEN = '  "services": {';
 const REVISIONS_OPEN = '    "revisions": {';
@@ -24,7 +26,7 @@ const REVISIONS_CLOSE = '    }';
  * are not small is not one the broker wrote. */
 const SMALL_PARTS_MAX = 16 << 20;
 const NEWLINE = '\n';
-const REVS = /^\[(\d+), (\d+)\],?$/;
+const REVS = /^\[(\d+), (\d+)(?:, (\d+))?\],?$/;
 
 export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument | undefined {
   const lines = new LineReader(source);
@@ -97,7 +99,7 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
     if (line === REVISIONS_OPEN) break;
     if (!keep(line)) return undefined;
   }
-  const revisions: Array<[number, number]> = [];
+  const revisions: Array<[number, number, number | undefined]> = [];
   for (;;) {
     line = lines.next();
     if (line === undefined) return undefined;
@@ -108,7 +110,7 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
     if (!key || !expected || key.name !== expected.name) return undefined;
     const m = REVS.exec(line.slice(key.end + 2));
     if (!m) return undefined;
-    revisions.push([Number(m[1]), Number(m[2])]);
+    revisions.push([Number(m[1]), Number(m[2]), m[3] === undefined ? undefined : Number(m[3])]);
   }
   if (revisions.length !== found.length) return undefined;
   small.push(`${REVISIONS_OPEN}}`);
@@ -128,14 +130,14 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
   const entries = new Map<string, Entry>();
   for (let i = 0; i < found.length; i++) {
     const { name, json } = found[i]!;
-    const [c, m] = revisions[i]!;
+    const [c, m, ttl] = revisions[i]!;
     const stamps = stampsOf(json);
-    entries.set(name, { name, json, lastWriteIp: stamps.ip, lastWriteTs: stamps.ts, createRevision: c, modRevision: m });
+    entries.set(name, { name, json, lastWriteIp: stamps.ip, lastWriteTs: stamps.ts, createRevision: c, modRevision: m, ...(ttl ? { ttl } : {}) });
   }
   const sections: Sections = {};
   for (const [name, body] of Object.entries(doc)) if (name !== REGISTRY_SECTION) setOwn(sections, name, body);
   const revision = typeof registry.revision === 'number' ? registry.revision : 0;
-  return { sections, entries, revision, ownLayout: true };
+  return { sections, entries, revision, ownLayout: true, lapsed: lapsedOf(registry[LAPSED_KEY]) };
 }
 
 /**
@@ -240,4 +242,9 @@ function stampsOf(json: string): { ip: string; ts: number } {
     ip: typeof data.last_write_ip === 'string' ? data.last_write_ip : '',
     ts: typeof data.last_write_ts === 'number' ? data.last_write_ts : 0,
   };
+}
+
+/** `_registry.lapsed` as read: names, or none. */
+export function lapsedOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((n): n is string => typeof n === 'string') : [];
 }

@@ -64,6 +64,11 @@ export function journalDirFor(configPath: string): string {
   return join(dirname(configPath), `${baseWithoutJson(configPath)}.journal`);
 }
 
+/** The watch history that belongs to a configuration file: `etc/bpbroker.json` -> `etc/bpbroker.history/`. */
+export function historyDirFor(configPath: string): string {
+  return join(dirname(configPath), `${baseWithoutJson(configPath)}.history`);
+}
+
 /** The lock file a running broker holds on its configuration file. */
 export function lockPathFor(configPath: string): string {
   return join(dirname(configPath), `${baseWithoutJson(configPath)}.lock`);

@@ -31,6 +31,7 @@ const RULES: Record<string, Record<string, Rule>> = {
     response_timeout_secs: positive,
   },
   grpc: { listen_port: integer(0, 65535), max_concurrent_streams: integer(1, 2 ** 31 - 1) },
+  registry: { history_revisions: integer(1, 2 ** 31), history_bytes: integer(1024, 2 ** 52) },
   worker: { timeout_secs: positive, memory_mb: integer(0, 2 ** 20), extension_dirs: strings },
   _global: { healthcheck_freq_sec: nonNegative },
   _config: { backup_freq_secs: nonNegative, backup_retain_n: integer(0, 100000) },

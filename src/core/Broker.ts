@@ -1,15 +1,18 @@
 import { RESERVED_SECTIONS, type Sections } from '../config/defaults.js';
-import type { Entry } from '../registry/Entry.js';
+import type { Entry, WatchFilter } from '../registry/Entry.js';
 import type { Registry } from '../registry/Registry.js';
+import type { WatchBatch, Watcher } from '../registry/Watchers.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson, patchEntry } from './entryJson.js';
-import type { CallContext, DispatchResult, ExtensionResponse, ExtensionRunner, Params, PingResult } from './types.js';
+import { ifRevisionOf, revisionOf, ttlOf, waitOf, type WatchRequest, type WriteOptions } from './options.js';
+import type { CallContext, DispatchResult, EntryResult, ExtensionResponse, ExtensionRunner, Params, PingResult } from './types.js';
 import { nowSeconds, parseAnyJson, parseEntryData, type EntryData } from './values.js';
 
 /** The registry methods of the `services` namespace, as the legacy API names them. */
-export const REGISTRY_METHODS = ['Register', 'Replace', 'Update', 'Get', 'List', 'Delete'] as const;
+export const REGISTRY_METHODS = ['Register', 'Replace', 'Update', 'Get', 'List', 'Delete', 'KeepAlive', 'Watch'] as const;
 export type RegistryMethod = (typeof REGISTRY_METHODS)[number];
+type WriteMethod = 'Register' | 'Replace' | 'Update';
 const PING_METHODS = ['Ping'];
 
 export interface BrokerLimits {
@@ -76,43 +79,72 @@ export class Broker {
   }
 
   /** A legacy-style call `/{namespace}/{Method}` with its parameters. */
-  async dispatch(ctx: CallContext, namespace: string, method: string, params: Params): Promise<DispatchResult> {
+  async dispatch(ctx: CallContext, namespace: string, method: string, params: Params, signal?: AbortSignal): Promise<DispatchResult> {
     this.authorize(ctx, namespace, method);
     if (namespace === 'ping') return { kind: 'ping', ping: this.pingUnchecked(ctx, params.data) };
-    if (namespace === 'services') {
-      const m = method as RegistryMethod;
-      if (m === 'Delete') {
-        await this.deleteUnchecked(params.name);
+    if (namespace !== 'services') return { kind: 'extension', response: await this.executeUnchecked(ctx, namespace, method, params) };
+    switch (method as RegistryMethod) {
+      case 'Delete':
+        await this.deleteUnchecked(params.name, { ifRevision: params.if_revision });
         return { kind: 'deleted' };
+      case 'Get':
+      case 'List':
+        return { kind: 'entry', ...(await this.getUnchecked(params.name)) };
+      case 'KeepAlive':
+        return { kind: 'entry', ...(await this.keepAliveUnchecked(params.name)) };
+      case 'Watch': {
+        const request = { name: params.name, prefix: params.prefix, after: params.revision };
+        return { kind: 'watch', batch: await this.waitUnchecked(request, waitOf(params.wait), signal) };
       }
-      return { kind: 'entry', entry: await this.registryOp(ctx, m, params.name, params.data) };
+      default:
+        return { kind: 'entry', ...(await this.write(ctx, method as WriteMethod, params.name, params.data, { ifRevision: params.if_revision, ttl: params.ttl })) };
     }
-    return { kind: 'extension', response: await this.executeUnchecked(ctx, namespace, method, params) };
   }
 
-  register(ctx: CallContext, name: string | undefined, data: string | undefined): Promise<Entry> {
+  register(ctx: CallContext, name: string | undefined, data: string | undefined, opts: WriteOptions = {}): Promise<EntryResult> {
     this.authorize(ctx, 'services', 'Register');
-    return this.registryOp(ctx, 'Register', name, data);
+    return this.write(ctx, 'Register', name, data, opts);
   }
 
-  replace(ctx: CallContext, name: string | undefined, data: string | undefined): Promise<Entry> {
+  replace(ctx: CallContext, name: string | undefined, data: string | undefined, opts: WriteOptions = {}): Promise<EntryResult> {
     this.authorize(ctx, 'services', 'Replace');
-    return this.registryOp(ctx, 'Replace', name, data);
+    return this.write(ctx, 'Replace', name, data, opts);
   }
 
-  update(ctx: CallContext, name: string | undefined, data: string | undefined): Promise<Entry> {
+  update(ctx: CallContext, name: string | undefined, data: string | undefined, opts: WriteOptions = {}): Promise<EntryResult> {
     this.authorize(ctx, 'services', 'Update');
-    return this.registryOp(ctx, 'Update', name, data);
+    return this.write(ctx, 'Update', name, data, opts);
   }
 
-  get(ctx: CallContext, name: string | undefined): Promise<Entry> {
+  get(ctx: CallContext, name: string | undefined): Promise<EntryResult> {
     this.authorize(ctx, 'services', 'Get');
-    return this.registryOp(ctx, 'Get', name, undefined);
+    return this.getUnchecked(name);
   }
 
-  async delete(ctx: CallContext, name: string | undefined): Promise<boolean> {
+  async delete(ctx: CallContext, name: string | undefined, opts: Pick<WriteOptions, 'ifRevision'> = {}): Promise<boolean> {
     this.authorize(ctx, 'services', 'Delete');
-    return this.deleteUnchecked(name);
+    return this.deleteUnchecked(name, opts);
+  }
+
+  /** Renews an entry's lease: the entry, with its full TTL; NOT_FOUND when absent or without a lease. */
+  keepAlive(ctx: CallContext, name: string | undefined): Promise<EntryResult> {
+    this.authorize(ctx, 'services', 'KeepAlive');
+    return this.keepAliveUnchecked(name);
+  }
+
+  /**
+   * A watch of one name or a prefix, from just after `after` (default: the newest revision, so only what
+   * changes from now). OUT_OF_RANGE when that revision is compacted. The caller pulls batches and closes it.
+   */
+  watch(ctx: CallContext, request: WatchRequest): Watcher {
+    this.authorize(ctx, 'services', 'Watch');
+    return this.watchUnchecked(request);
+  }
+
+  /** One long-poll: the events after the revision, as soon as there is one, or none after `waitMs`. */
+  waitForEvents(ctx: CallContext, request: WatchRequest, waitMs: number, signal?: AbortSignal): Promise<WatchBatch> {
+    this.authorize(ctx, 'services', 'Watch');
+    return this.waitUnchecked(request, waitMs, signal);
   }
 
   /** Entries whose name starts with `prefix`, in name order, a page at a time. */
@@ -166,17 +198,54 @@ export class Broker {
     return value;
   }
 
-  private async registryOp(ctx: CallContext, method: Exclude<RegistryMethod, 'Delete'>, rawName: string | undefined, rawData: string | undefined): Promise<Entry> {
+  private async getUnchecked(rawName: string | undefined): Promise<EntryResult> {
     const name = this.checkName(rawName);
-    if (method === 'Get' || method === 'List') {
-      const entry = await this.registry.get(name);
-      if (!entry) throw new BrokerError('NOT_FOUND', `Entry '${name}' not found`);
-      return entry;
+    const entry = await this.registry.get(name);
+    if (!entry) throw notFound(name);
+    return this.withLease(entry);
+  }
+
+  private async keepAliveUnchecked(rawName: string | undefined): Promise<EntryResult> {
+    const name = this.checkName(rawName);
+    await this.registry.get(name); // a lease given by a write still in flight is renewed once it is durable
+    const kept = this.registry.keepAlive(name);
+    if (!kept) throw notFound(name);
+    return { entry: kept.entry, ttl: kept.ttl };
+  }
+
+  private watchUnchecked(request: WatchRequest): Watcher {
+    const filter: WatchFilter =
+      request.name !== undefined && request.name !== '' ? { name: this.checkName(request.name) } : { prefix: checkPrefix(request.prefix) };
+    const after = request.after === undefined || request.after === '' ? this.registry.durableRevisionNow : revisionOf(request.after);
+    return this.registry.watch(filter, after);
+  }
+
+  private async waitUnchecked(request: WatchRequest, waitMs: number, signal?: AbortSignal): Promise<WatchBatch> {
+    const watcher = this.watchUnchecked(request);
+    const stop = (): void => watcher.close();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await watcher.next(waitMs);
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      watcher.close();
     }
+  }
+
+  private withLease(entry: Entry): EntryResult {
+    const ttl = entry.ttl ? this.registry.secondsLeft(entry.name) : undefined;
+    return ttl === undefined ? { entry } : { entry, ttl };
+  }
+
+  private async write(ctx: CallContext, method: WriteMethod, rawName: string | undefined, rawData: string | undefined, opts: WriteOptions): Promise<EntryResult> {
+    const name = this.checkName(rawName);
     // Validate everything before touching the registry: a rejected write changes nothing. From here to the
-    // put there is no await, so no other write can slip between the existence check and the write.
+    // put there is no await, so no other write can slip between the checks and the write.
     const data = this.checkData(rawData);
+    const ifRevision = ifRevisionOf(opts.ifRevision);
+    const ttl = ttlOf(opts.ttl);
     const existing = this.registry.peek(name);
+    checkRevision(name, existing, ifRevision);
     if (method === 'Register' && existing) throw new BrokerError('ALREADY_EXISTS', `Entry '${name}' already exists`);
     const ts = nowSeconds();
     // An Update of an existing entry merges member texts: no value is parsed or re-serialized, so none changes.
@@ -196,20 +265,40 @@ export class Broker {
       throw new BrokerError('RESOURCE_EXHAUSTED', 'Registry full', { httpStatus: 507 });
     }
     // Replace is one journal record that starts a new entry (a new create revision), never delete + register.
-    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ...(base ? { patch: data.json } : {}) });
+    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ttl, ...(base ? { patch: data.json } : {}) });
     try {
-      return await durable;
+      return this.withLease(await durable);
     } catch (err) {
       throw BrokerError.from(err);
     }
   }
 
-  private async deleteUnchecked(rawName: string | undefined): Promise<boolean> {
+  private async deleteUnchecked(rawName: string | undefined, opts: Pick<WriteOptions, 'ifRevision'>): Promise<boolean> {
     const name = this.checkName(rawName);
+    checkRevision(name, this.registry.peek(name), ifRevisionOf(opts.ifRevision));
     try {
       return await this.registry.delete(name);
     } catch (err) {
       throw BrokerError.from(err);
     }
   }
+}
+
+function notFound(name: string): BrokerError {
+  return new BrokerError('NOT_FOUND', `Entry '${name}' not found`);
+}
+
+/** Compare-and-swap: the write goes ahead only if the entry is at that revision (0: only if it is absent). */
+function checkRevision(name: string, existing: Entry | undefined, ifRevision: number | undefined): void {
+  if (ifRevision === undefined) return;
+  const current = existing?.modRevision ?? 0;
+  if (current !== ifRevision) {
+    throw new BrokerError('FAILED_PRECONDITION', `Revision mismatch: ${name} is at revision ${current}`, { revision: current });
+  }
+}
+
+/** A watched prefix: any text, empty for every entry; a watch needs a name or a prefix. */
+function checkPrefix(prefix: string | undefined): string {
+  if (prefix === undefined) throw new BrokerError('INVALID_ARGUMENT', 'Missing name or prefix parameter');
+  return prefix;
 }

@@ -6,6 +6,8 @@ export type BrokerErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
+  | 'OUT_OF_RANGE'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
   | 'RESOURCE_EXHAUSTED'
@@ -20,8 +22,11 @@ export class BrokerError extends Error {
   constructor(
     readonly code: BrokerErrorCode,
     message: string,
-    /** Extra facts for a transport, e.g. an extension's own HTTP status. */
-    readonly details: { httpStatus?: number } = {},
+    /**
+     * Extra facts for a transport: an extension's own HTTP status; the entry's current revision when a
+     * compare-and-swap finds another one.
+     */
+    readonly details: { httpStatus?: number; revision?: number } = {},
   ) {
     super(message);
   }

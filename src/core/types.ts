@@ -1,4 +1,5 @@
 import type { Entry } from '../registry/Entry.js';
+import type { WatchBatch } from '../registry/Watchers.js';
 
 /** Who is calling: filled in by a transport. */
 export interface CallContext {
@@ -48,9 +49,17 @@ export interface PingResult {
   dataJson: string;
 }
 
+/** An entry as a read or write answers it. */
+export interface EntryResult {
+  entry: Entry;
+  /** Seconds left on its lease, when it has one (its full TTL right after a renewal). */
+  ttl?: number;
+}
+
 /** The result of a legacy-style call `/{namespace}/{Method}`. */
 export type DispatchResult =
-  | { kind: 'entry'; entry: Entry }
+  | ({ kind: 'entry' } & EntryResult)
+  | { kind: 'watch'; batch: WatchBatch }
   | { kind: 'deleted' }
   | { kind: 'ping'; ping: PingResult }
   | { kind: 'extension'; response: ExtensionResponse };

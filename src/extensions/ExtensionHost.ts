@@ -257,17 +257,17 @@ export class ExtensionHost implements ExtensionRunner {
     switch (op) {
       case 'get':
         try {
-          return (await broker.get(ctx, name)).json;
+          return (await broker.get(ctx, name)).entry.json;
         } catch (err) {
           if (err instanceof BrokerError && err.code === 'NOT_FOUND') return undefined;
           throw err;
         }
       case 'register':
-        return (await broker.register(ctx, name, data)).json;
+        return (await broker.register(ctx, name, data)).entry.json;
       case 'replace':
-        return (await broker.replace(ctx, name, data)).json;
+        return (await broker.replace(ctx, name, data)).entry.json;
       case 'update':
-        return (await broker.update(ctx, name, data)).json;
+        return (await broker.update(ctx, name, data)).entry.json;
       case 'delete':
         return String(await broker.delete(ctx, name));
       default:

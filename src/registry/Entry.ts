@@ -10,4 +10,22 @@ export interface Entry {
   readonly createRevision: number;
   /** Revision of the entry's latest write. */
   readonly modRevision: number;
+  /** The entry's lease, in seconds: it is deleted (an `expire` event) when that long passes without a renewal. */
+  readonly ttl?: number | undefined;
+}
+
+/** What changed at one revision. */
+export interface RegistryEvent {
+  readonly type: 'put' | 'delete' | 'expire';
+  readonly name: string;
+  readonly revision: number;
+  /** The entry as written (put only). */
+  readonly entry?: Entry | undefined;
+}
+
+/** Which entries a watcher follows: one name, or every name starting with a prefix. */
+export type WatchFilter = { name: string } | { prefix: string };
+
+export function matches(filter: WatchFilter, name: string): boolean {
+  return 'name' in filter ? filter.name === name : name.startsWith(filter.prefix);
 }

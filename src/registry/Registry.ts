@@ -1,8 +1,12 @@
 import BTreeModule from 'sorted-btree';
 import { applyPatch } from '../core/entryJson.js';
-import type { Entry } from './Entry.js';
+import type { Logger } from '../log/Logger.js';
+import type { Entry, RegistryEvent, WatchFilter } from './Entry.js';
+import { History, type HistoryOptions } from './History.js';
 import { Journal } from './Journal.js';
+import { Leases } from './Leases.js';
 import type { StorageGuard } from './StorageGuard.js';
+import { WatchHub, type Watcher } from './Watchers.js';
 
 // CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler the class.
 const BTree = ((BTreeModule as { default?: unknown }).default ?? BTreeModule) as typeof BTreeModule.default;
@@ -11,8 +15,8 @@ const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 
 /**
  * Journal records. A put carries the whole entry (`v`), or for an Update of an existing entry only the members
- * it changed (`p`): a one-member Update of a wide entry journals a few bytes, not the entry. A delete carries
- * only the name.
+ * it changed (`p`): a one-member Update of a wide entry journals a few bytes, not the entry; `l` is the entry's
+ * lease (TTL in seconds) after the write. A delete carries only the name, and `x` when a lease ran out.
  */
 interface PutRecord {
   r: number;
@@ -21,6 +25,7 @@ interface PutRecord {
   ip: string;
   ts: number;
   v: string;
+  l?: number;
 }
 interface PatchRecord {
   r: number;
@@ -29,11 +34,13 @@ interface PatchRecord {
   ip: string;
   ts: number;
   p: string;
+  l?: number;
 }
 interface DeleteRecord {
   r: number;
   k: string;
   d: 1;
+  x?: 1;
 }
 type JournalRecord = PutRecord | PatchRecord | DeleteRecord;
 
@@ -58,9 +65,18 @@ export interface RegistryOptions {
   journalDir: string;
   /** The entries of the last snapshot, and the revision it was taken at. */
   snapshot: RegistryState;
+  /** The watch history: its folder and limits (default: in memory only, 100,000 revisions, 64 MiB). */
+  history?: Partial<HistoryOptions> | undefined;
   onTornTail?: (file: string, bytes: number) => void;
   onJournalFailure?: (err: Error) => void;
+  log?: Logger | undefined;
 }
+
+/** What a write does to the entry's lease: undefined keeps it, 0 removes it, seconds set (and renew) it. */
+export type LeaseChange = number | undefined;
+
+/** An expired lease whose delete could not be saved is tried again this much later. */
+const EXPIRE_RETRY_MS = 1000;
 
 /**
  * The durable key/value store. Changes apply to memory at once (so the next operation sees them) and their
@@ -79,7 +95,13 @@ export class Registry {
   private revisionCounter = 0;
   private durableRevision = 0;
   private lastChange = 0;
+  /** Revision of the last change made durable: the `prev` of the next event in the history. */
+  private lastEvent = 0;
   private journal!: Journal;
+  private history!: History;
+  private watchers!: WatchHub;
+  private readonly leases = new Leases((name) => this.expire(name));
+  private log: Logger | undefined;
 
   /** Called after every change (the snapshotter schedules itself with it). */
   onChange: () => void = () => {};
@@ -88,32 +110,57 @@ export class Registry {
 
   static async open(opts: RegistryOptions): Promise<Registry> {
     const reg = new Registry();
+    reg.log = opts.log;
     const { entries } = reg;
     let revision = opts.snapshot.revision;
     for (const e of opts.snapshot.entries) {
       entries.set(e.name, e);
       if (e.modRevision > revision) revision = e.modRevision;
     }
+    const history = History.open({ maxRevisions: 100_000, maxBytes: 64 << 20, ...opts.history, log: opts.log }, revision);
     const snapshotRevision = opts.snapshot.revision;
+    let prev = revision;
     reg.journal = await Journal.open(
       opts.journalDir,
       (payload) => {
         const rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
         if (rec.r <= snapshotRevision) return; // already folded into the snapshot
         revision = Math.max(revision, rec.r);
+        let event: RegistryEvent;
         if ('d' in rec) {
           entries.delete(rec.k);
-          return;
+          event = { type: rec.x ? 'expire' : 'delete', name: rec.k, revision: rec.r };
+        } else {
+          const json = 'p' in rec ? applyPatch(entries.get(rec.k)?.json ?? '{}', rec.p, rec.ip, rec.ts) : rec.v;
+          const entry: Entry = { name: rec.k, json, lastWriteIp: rec.ip, lastWriteTs: rec.ts, createRevision: rec.c, modRevision: rec.r, ...(rec.l ? { ttl: rec.l } : {}) };
+          entries.set(rec.k, entry);
+          event = { type: 'put', name: rec.k, revision: rec.r, entry };
         }
-        const json = 'p' in rec ? applyPatch(entries.get(rec.k)?.json ?? '{}', rec.p, rec.ip, rec.ts) : rec.v;
-        entries.set(rec.k, { name: rec.k, json, lastWriteIp: rec.ip, lastWriteTs: rec.ts, createRevision: rec.c, modRevision: rec.r });
+        history.append(event, prev);
+        prev = rec.r;
       },
       { onTornTail: opts.onTornTail, onFailure: opts.onJournalFailure },
     );
+    history.reconcile(revision);
+    reg.history = history;
+    reg.watchers = new WatchHub(history);
     reg.revisionCounter = revision;
     reg.durableRevision = revision;
     reg.lastChange = revision;
+    reg.lastEvent = revision;
     return reg;
+  }
+
+  /**
+   * Starts the leases of the entries that hold one: each gets a full TTL from now (the broker was not there to
+   * renew them), but those that had already run out when the file was written (`lapsed`) expire at once.
+   */
+  startLeases(lapsed: Iterable<string> = []): void {
+    const gone = new Set(lapsed);
+    for (const e of this.entries.values()) {
+      if (!e.ttl) continue;
+      this.leases.set(e.name, gone.has(e.name) ? 0 : e.ttl);
+    }
   }
 
   get revision(): number {
@@ -140,8 +187,9 @@ export class Registry {
     return this.totalBytes - (prev ? entryBytes(name, prev.json) : 0) + entryBytes(name, json);
   }
 
+  /** The entry exists and its lease, if it has one, has not run out. */
   has(name: string): boolean {
-    return this.entries.has(name);
+    return this.entries.has(name) && !this.leases.lapsed(name);
   }
 
   /** The entry as it is in memory now, durable or not: for a writer's check-then-put. */
@@ -184,34 +232,103 @@ export class Registry {
    * `opts.fresh` starts a new entry (a new create revision) even if the name exists (Replace). `opts.patch`
    * is the data object an Update merged into the existing entry to make `json`: the journal keeps only that.
    */
-  put(name: string, json: string, ip: string, ts: number, opts: { fresh?: boolean; patch?: string } = {}): { entry: Entry; durable: Promise<Entry> } {
+  put(name: string, json: string, ip: string, ts: number, opts: { fresh?: boolean; patch?: string; ttl?: LeaseChange } = {}): { entry: Entry; durable: Promise<Entry> } {
     const prev = this.entries.get(name);
     const r = ++this.revisionCounter;
     const createRevision = prev && !opts.fresh ? prev.createRevision : r;
-    const entry: Entry = { name, json, lastWriteIp: ip, lastWriteTs: ts, createRevision, modRevision: r };
+    const ttl = opts.ttl === undefined ? prev?.ttl : opts.ttl || undefined;
+    const entry: Entry = { name, json, lastWriteIp: ip, lastWriteTs: ts, createRevision, modRevision: r, ...(ttl ? { ttl } : {}) };
     this.store(entry);
     this.lastChange = r;
     this.onChange();
-    const head = { r, k: name, c: createRevision, ip, ts };
+    const head = { r, k: name, c: createRevision, ip, ts, ...(ttl ? { l: ttl } : {}) };
     const rec: PutRecord | PatchRecord = prev && opts.patch !== undefined ? { ...head, p: opts.patch } : { ...head, v: json };
-    const durable = this.commit(rec, () => this.restore(name, prev, entry)).then(() => entry);
+    const durable = this.commit(rec, () => this.restore(name, prev, entry), { type: 'put', name, revision: r, entry }).then(() => {
+      // The lease changes once the write is durable (a write that fails leaves it as it was): set or renewed by
+      // a write that gives a TTL, kept by one that does not, gone with an entry that has none.
+      if (this.entries.get(name) === entry) {
+        if (!ttl) this.leases.remove(name);
+        else if (opts.ttl !== undefined || !this.leases.has(name)) this.leases.set(name, ttl);
+      }
+      return entry;
+    });
     return { entry, durable };
   }
 
   /** Removes an entry (applied synchronously, like put). Resolves to whether it existed. */
-  delete(name: string): Promise<boolean> {
+  delete(name: string, opts: { expired?: boolean } = {}): Promise<boolean> {
     const prev = this.entries.get(name);
     if (!prev) return Promise.resolve(false);
     this.remove(name);
     const r = ++this.revisionCounter;
     this.lastChange = r;
     this.onChange();
-    return this.commit({ r, k: name, d: 1 }, () => this.restore(name, prev, undefined)).then(() => true);
+    const rec: DeleteRecord = { r, k: name, d: 1, ...(opts.expired ? { x: 1 as const } : {}) };
+    const event: RegistryEvent = { type: opts.expired ? 'expire' : 'delete', name, revision: r };
+    return this.commit(rec, () => this.restore(name, prev, undefined), event).then(() => {
+      if (!this.entries.has(name)) this.leases.remove(name);
+      return true;
+    });
+  }
+
+  /** Renews the lease of `name`: its entry, and the lease's TTL; undefined when absent, without a lease, or run out. */
+  keepAlive(name: string): { entry: Entry; ttl: number } | undefined {
+    const entry = this.entries.get(name);
+    const ttl = entry ? this.leases.renew(name) : undefined;
+    return entry && ttl ? { entry, ttl } : undefined;
+  }
+
+  /** Whole seconds left on the lease of `name`, or undefined when it has none. */
+  secondsLeft(name: string): number | undefined {
+    return this.leases.secondsLeft(name);
+  }
+
+  /** Names whose lease has run out but whose entry could not be deleted yet: for the next start. */
+  lapsedNames(): string[] {
+    const out: string[] = [];
+    for (const e of this.entries.values()) if (e.ttl && this.leases.lapsed(e.name)) out.push(e.name);
+    return out;
+  }
+
+  /** Every durable change after this revision is in the history: the oldest a watch may start from. */
+  get oldestWatchable(): number {
+    return this.history.completeSince;
+  }
+
+  /** The newest durable revision: where a watch without a start revision begins. */
+  get durableRevisionNow(): number {
+    return this.history.lastRevision;
+  }
+
+  /** A watch of `filter` from just after `after` (OUT_OF_RANGE when that is compacted). */
+  watch(filter: WatchFilter, after: number): Watcher {
+    return this.watchers.watch(filter, after);
+  }
+
+  /** A lease ran out: the entry is deleted as by Delete, an `expire` event. Retried while it cannot be saved. */
+  private expire(name: string): void {
+    if (!this.entries.has(name)) {
+      this.leases.remove(name);
+      return;
+    }
+    this.delete(name, { expired: true }).catch((err: unknown) => {
+      this.log?.warn('an expired lease could not be saved; retrying', { name, err: (err as Error).message });
+      this.leases.retry(name, EXPIRE_RETRY_MS);
+    });
   }
 
   /** The revision and the live entries: read it synchronously (a snapshot) before anything can change it. */
   view(): { revision: number; entries: IterableIterator<Entry> } {
     return { revision: this.revisionCounter, entries: this.entries.values() };
+  }
+
+  /**
+   * Makes the watch history durable on disk up to the changes made durable so far: before bpbroker.json lands
+   * at a revision, so that the history a restart reads reaches it (or a watch would find it compacted).
+   * A history that cannot be written costs only its length after a restart.
+   */
+  syncHistory(): Promise<void> {
+    return this.history.sync().catch(() => {});
   }
 
   /** Waits until every change made so far is durable. */
@@ -237,8 +354,10 @@ export class Registry {
     return this.journal.size;
   }
 
-  close(): Promise<void> {
-    return this.journal.close();
+  async close(): Promise<void> {
+    this.leases.close();
+    await this.journal.close();
+    await this.history.close();
   }
 
   private store(entry: Entry): void {
@@ -256,9 +375,13 @@ export class Registry {
     this.entries.delete(name);
   }
 
-  private commit(rec: JournalRecord, undo: () => void): Promise<void> {
+  /** Journals a change; once it is durable, its event goes to the history and wakes the watchers. */
+  private commit(rec: JournalRecord, undo: () => void, event: RegistryEvent): Promise<void> {
     return this.journal.append(Buffer.from(JSON.stringify(rec), 'utf8'), undo).then(() => {
       if (rec.r > this.durableRevision) this.durableRevision = rec.r;
+      this.history.append(event, this.lastEvent);
+      this.lastEvent = rec.r;
+      this.watchers.publish(event);
     });
   }
 

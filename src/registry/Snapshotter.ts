@@ -146,6 +146,7 @@ export class Snapshotter implements StorageGuard {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o755 });
       const plan = this.plan();
       captured();
+      await this.registry.syncHistory();
       const temp = await this.writeFile(plan);
       await this.replace(temp, plan.revision);
       this.onSnapshot();
@@ -169,6 +170,7 @@ export class Snapshotter implements StorageGuard {
     try {
       // Every change in the file must be durable in the journal first: a write that fails is undone in memory.
       await this.registry.sync();
+      await this.registry.syncHistory();
     } catch (err) {
       await unlink(temp.tmp).catch(() => {});
       throw err;
@@ -193,7 +195,7 @@ export class Snapshotter implements StorageGuard {
   /** The registry now, read synchronously. */
   private plan(): FilePlan {
     const view = this.registry.view();
-    return this.writer.plan(this.sections(), view.entries, view.revision);
+    return this.writer.plan(this.sections(), view.entries, view.revision, { lapsed: this.registry.lapsedNames() });
   }
 
   private writeFile(plan: FilePlan): Promise<TempFile> {

@@ -20,13 +20,14 @@ export class JournalCorruptError extends Error {
   }
 }
 
-export function segmentName(seg: number): string {
-  return `${String(seg).padStart(10, '0')}.journal`;
+export function segmentName(seg: number, ext = 'journal'): string {
+  return `${String(seg).padStart(10, '0')}.${ext}`;
 }
 
-export function listSegments(names: string[]): number[] {
+export function listSegments(names: string[], ext = 'journal'): number[] {
+  const pattern = new RegExp(`^(\\d{10})\\.${ext}$`);
   return names
-    .map((f) => /^(\d{10})\.journal$/.exec(f)?.[1])
+    .map((f) => pattern.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .map(Number)
     .sort((a, b) => a - b);

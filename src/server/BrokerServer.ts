@@ -6,7 +6,7 @@ import { ConfigError } from '../config/ConfigError.js';
 import type { Sections } from '../config/defaults.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock } from '../config/lockFile.js';
-import { configPathFrom, journalDirFor, libDir } from '../config/paths.js';
+import { configPathFrom, historyDirFor, journalDirFor, libDir } from '../config/paths.js';
 import type { Logger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
@@ -20,7 +20,7 @@ import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
-import { apiSettings, backupSettings, grpcListenPort, grpcSettings, workerSettings } from './settings.js';
+import { apiSettings, backupSettings, grpcListenPort, grpcSettings, registrySettings, workerSettings } from './settings.js';
 import { removeStatus, writeStatus } from './statusFile.js';
 
 export interface BrokerServerOptions {
@@ -91,14 +91,18 @@ export class BrokerServer {
     try {
       const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
       const api = apiSettings(loaded.sections);
+      const history = registrySettings(loaded.sections);
       const registry = await Registry.open({
         journalDir: journalDirFor(loaded.path),
         snapshot: { revision: loaded.revision, entries: loaded.entries.values() },
+        history: { dir: historyDirFor(loaded.path), maxRevisions: history.historyRevisions, maxBytes: history.historyBytes },
+        log,
         onTornTail: (file, bytes) => log.warn('dropped a torn journal tail left by a crash', { file, bytes }),
         onJournalFailure: (err) => log.error('journal cannot be written; refusing writes until it can', { err: err.message }),
       });
       cleanups.push(() => registry.close());
       const snapshotter = new Snapshotter(loaded.path, registry, () => loaded.fileSections, log, { fileRevision: loaded.upToDate ? loaded.revision : undefined });
+      registry.startLeases(loaded.lapsed);
       registry.onChange = () => snapshotter.schedule();
       // Fold any journal left by the last run into the file, which then also holds every default. A file
       // that already holds all of it is not rewritten: with 100,000 entries that write was a quarter of start-up.

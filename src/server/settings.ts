@@ -49,6 +49,12 @@ export function backupSettings(sections: Sections) {
   return { freqSecs: num('backup_freq_secs', 3600), retain: num('backup_retain_n', 24) };
 }
 
+/** The `registry` section: the watch history's limits. */
+export function registrySettings(sections: Sections) {
+  const num = reader(sections.registry);
+  return { historyRevisions: num('history_revisions', 100000), historyBytes: num('history_bytes', 67108864) };
+}
+
 /** The `grpc` section's limits. */
 export function grpcSettings(sections: Sections) {
   const num = reader(sections.grpc);

@@ -25,10 +25,10 @@ function unary<Req, Res>(log: Logger, method: string, fn: (req: Req, ctx: CallCo
 export function registryService(broker: Broker, log: Logger): RegistryServiceServer {
   const u = <Req, Res>(m: string, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>) => unary(log, `RegistryService/${m}`, fn);
   return {
-    register: u('Register', async (req, ctx) => ({ entry: toEntryMessage(await broker.register(ctx, req.name, optional(req.json))) })),
-    replace: u('Replace', async (req, ctx) => ({ entry: toEntryMessage(await broker.replace(ctx, req.name, optional(req.json))) })),
-    update: u('Update', async (req, ctx) => ({ entry: toEntryMessage(await broker.update(ctx, req.name, optional(req.json))) })),
-    get: u('Get', async (req, ctx) => ({ entry: toEntryMessage(await broker.get(ctx, req.name)) })),
+    register: u('Register', async (req, ctx) => ({ entry: toEntryMessage((await broker.register(ctx, req.name, optional(req.json))).entry) })),
+    replace: u('Replace', async (req, ctx) => ({ entry: toEntryMessage((await broker.replace(ctx, req.name, optional(req.json))).entry) })),
+    update: u('Update', async (req, ctx) => ({ entry: toEntryMessage((await broker.update(ctx, req.name, optional(req.json))).entry) })),
+    get: u('Get', async (req, ctx) => ({ entry: toEntryMessage((await broker.get(ctx, req.name)).entry) })),
     delete: u('Delete', async (req, ctx) => ({ existed: await broker.delete(ctx, req.name) })),
     list: u('List', async (req, ctx) => {
       const after = decodePageToken(req.pageToken, req.prefix);

@@ -6,7 +6,7 @@ import { escapeNonAscii, jsonString } from '../../core/json.js';
 import type { DispatchResult } from '../../core/types.js';
 import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
-import { legacyEntryJson } from './legacyEntryJson.js';
+import { legacyEntryJson, watchAnswer } from './legacyEntryJson.js';
 import { legacyErrorReply } from './legacyErrors.js';
 import { mergeParams, readBody, splitPath } from './legacyParams.js';
 import { isBodiless, sendBodiless, sendFailure, sendReply } from './reply.js';
@@ -67,12 +67,14 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     const body = hasBody(req) ? await readBody(req, opts.maxBodyBytes) : noBody(req);
     const params = mergeParams(q < 0 ? '' : url.slice(q + 1), body, req.headers['content-type']);
     const ctx = { clientIp: clientIpOf(req.socket), accessKey: params.access_key };
-    const result = await broker.dispatch(ctx, namespace, method, params);
+    // A long-poll ends when its client goes away.
+    const signal = method === 'Watch' ? abortOnClose(res) : undefined;
+    const result = await broker.dispatch(ctx, namespace, method, params, signal);
     writeResult(res, result);
   } catch (err) {
     const reply = legacyErrorReply(err, opts.log);
     if (reply.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
-    sendFailure(res, reply.status, reply.message);
+    sendFailure(res, reply.status, reply.message, reply.revision);
   }
 }
 
@@ -102,10 +104,22 @@ function noBody(req: IncomingMessage): Buffer {
   return EMPTY;
 }
 
+function abortOnClose(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => controller.abort());
+  return controller.signal;
+}
+
 function writeResult(res: ServerResponse, result: DispatchResult): void {
   switch (result.kind) {
-    case 'entry':
-      sendReply(res, 200, 'OK', `${SUCCESS_PREFIX}${legacyEntryJson(result.entry)}}`);
+    case 'entry': {
+      // Old clients read success, message and data; the revision (and a lease's seconds left) come after them.
+      const lease = result.ttl === undefined ? '' : `,"ttl":${result.ttl}`;
+      sendReply(res, 200, 'OK', `${SUCCESS_PREFIX}${legacyEntryJson(result.entry)},"revision":${result.entry.modRevision}${lease}}`);
+      return;
+    }
+    case 'watch':
+      sendReply(res, 200, 'OK', watchAnswer(result.batch));
       return;
     case 'deleted':
       sendReply(res, 200, 'OK', '{"success":true,"message":"Success"}');

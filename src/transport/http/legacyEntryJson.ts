@@ -1,5 +1,6 @@
-import { escapeNonAscii } from '../../core/json.js';
+import { escapeNonAscii, jsonString } from '../../core/json.js';
 import type { Entry } from '../../registry/Entry.js';
+import type { WatchBatch } from '../../registry/Watchers.js';
 
 /**
  * An entry's text as the legacy API sends it: non-ASCII escaped (see escapeNonAscii). Entries never change
@@ -15,4 +16,17 @@ export function legacyEntryJson(entry: Entry): string {
     escaped.set(entry, text);
   }
   return text;
+}
+
+/**
+ * A long-poll's answer: `{"success": true, "message": "Success", "revision": R, "events": [...]}`, each event
+ * `{"type", "name", "revision", "data"}` (`data` for a put only). The client continues from `revision`.
+ */
+export function watchAnswer(batch: WatchBatch): string {
+  let events = '';
+  for (const e of batch.events) {
+    const data = e.entry ? `,"data":${legacyEntryJson(e.entry)}` : '';
+    events += `${events === '' ? '' : ','}{"type":"${e.type}","name":${escapeNonAscii(jsonString(e.name))},"revision":${e.revision}${data}}`;
+  }
+  return `{"success":true,"message":"Success","revision":${batch.revision},"events":[${events}]}`;
 }

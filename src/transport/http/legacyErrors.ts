@@ -6,6 +6,8 @@ const STATUS: Record<BrokerErrorCode, number> = {
   INVALID_ARGUMENT: 400,
   NOT_FOUND: 200,
   ALREADY_EXISTS: 200,
+  FAILED_PRECONDITION: 409,
+  OUT_OF_RANGE: 410,
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 401,
   RESOURCE_EXHAUSTED: 413,
@@ -18,11 +20,13 @@ const STATUS: Record<BrokerErrorCode, number> = {
 export interface LegacyErrorReply {
   status: number;
   message: string;
+  /** The entry's current revision, when a compare-and-swap found another one. */
+  revision?: number | undefined;
 }
 
 /** The one place a thrown value becomes a legacy status and message. Unknown errors are logged, not shown. */
 export function legacyErrorReply(err: unknown, log: Logger): LegacyErrorReply {
   if (BrokerError.isUnexpected(err)) log.error('unexpected error in legacy API', { err });
   const e = BrokerError.from(err);
-  return { status: e.details.httpStatus ?? STATUS[e.code], message: e.message };
+  return { status: e.details.httpStatus ?? STATUS[e.code], message: e.message, revision: e.details.revision };
 }
