@@ -27,7 +27,7 @@ export interface BrokerLimits {
 }
 
 export interface ListPage {
-  entries: Entry[];
+  entries: EntryResult[];
   /** Pass back as `after` for the next page; empty when this was the last page. */
   nextAfter: string;
 }
@@ -152,7 +152,7 @@ export class Broker {
     this.authorize(ctx, 'services', 'List');
     const size = Math.min(Math.max(pageSize > 0 ? pageSize : 100, 1), 1000);
     const { entries, more } = await this.registry.list(prefix, after, size, this.limits.maxPageBytes);
-    return { entries, nextAfter: more ? entries.at(-1)!.name : '' };
+    return { entries: entries.map((e) => this.withLease(e)), nextAfter: more ? entries.at(-1)!.name : '' };
   }
 
   ping(ctx: CallContext, data: string | undefined): PingResult {

@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -48,6 +50,11 @@ export interface Entry {
   createRevision: number;
   /** Registry revision of the entry's latest write; grows with every write to the registry. */
   modRevision: number;
+  /**
+   * Seconds left on the entry's lease (its full TTL right after a write with a TTL or a KeepAlive); 0 when it
+   * has none. An entry whose lease runs out is deleted (an EXPIRE event).
+   */
+  ttl: number;
 }
 
 /** Register's request. */
@@ -60,6 +67,12 @@ export interface RegisterRequest {
    * Empty means missing (INVALID_ARGUMENT). Members named `last_write_ip` or `last_write_ts` are refused.
    */
   json: string;
+  /** A lease of this many seconds (1 to 86400); 0 removes the entry's lease; absent keeps it as it is. */
+  ttl?:
+    | number
+    | undefined;
+  /** Compare-and-swap: write only if the entry is at this revision (0: only if it does not exist). */
+  ifRevision?: number | undefined;
 }
 
 /** Register's response. */
@@ -74,6 +87,12 @@ export interface ReplaceRequest {
   name: string;
   /** The new data as JSON text; same rules as RegisterRequest.json. */
   json: string;
+  /** As in RegisterRequest. */
+  ttl?:
+    | number
+    | undefined;
+  /** As in RegisterRequest. */
+  ifRevision?: number | undefined;
 }
 
 /** Replace's response. */
@@ -88,6 +107,12 @@ export interface UpdateRequest {
   name: string;
   /** The members to merge as JSON text; same rules as RegisterRequest.json. */
   json: string;
+  /** As in RegisterRequest. */
+  ttl?:
+    | number
+    | undefined;
+  /** As in RegisterRequest. */
+  ifRevision?: number | undefined;
 }
 
 /** Update's response. */
@@ -112,6 +137,8 @@ export interface GetResponse {
 export interface DeleteRequest {
   /** Name of the entry. */
   name: string;
+  /** Compare-and-swap: delete only if the entry is at this revision (0: only if it does not exist). */
+  ifRevision?: number | undefined;
 }
 
 /** Delete's response. */
@@ -141,8 +168,96 @@ export interface ListResponse {
   nextPageToken: string;
 }
 
+/** KeepAlive's request. */
+export interface KeepAliveRequest {
+  /** Name of the entry whose lease to renew. */
+  name: string;
+}
+
+/** KeepAlive's response. */
+export interface KeepAliveResponse {
+  /** The entry; its `ttl` is the lease's full TTL, counted from now. */
+  entry: Entry | undefined;
+}
+
+/** Watch's request: one entry's name, or a prefix (empty: every entry). */
+export interface WatchRequest {
+  /** Follow this entry. */
+  name?:
+    | string
+    | undefined;
+  /** Follow every entry whose name starts with this. */
+  prefix?:
+    | string
+    | undefined;
+  /** Events after this revision; absent: from the newest revision on (only what changes from now). */
+  afterRevision?: number | undefined;
+}
+
+/** One change. */
+export interface WatchEvent {
+  type: WatchEvent_Type;
+  /** The entry's name. */
+  name: string;
+  /** The revision of the change. */
+  revision: number;
+  /** The entry as written (PUT only). */
+  entry: Entry | undefined;
+}
+
+/** What happened to the entry. */
+export enum WatchEvent_Type {
+  /** PUT - Written (registered, replaced or updated). */
+  PUT = 0,
+  /** DELETE - Deleted. */
+  DELETE = 1,
+  /** EXPIRE - Deleted because its lease ran out. */
+  EXPIRE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
+  switch (object) {
+    case 0:
+    case "PUT":
+      return WatchEvent_Type.PUT;
+    case 1:
+    case "DELETE":
+      return WatchEvent_Type.DELETE;
+    case 2:
+    case "EXPIRE":
+      return WatchEvent_Type.EXPIRE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WatchEvent_Type.UNRECOGNIZED;
+  }
+}
+
+export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
+  switch (object) {
+    case WatchEvent_Type.PUT:
+      return "PUT";
+    case WatchEvent_Type.DELETE:
+      return "DELETE";
+    case WatchEvent_Type.EXPIRE:
+      return "EXPIRE";
+    case WatchEvent_Type.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** One message of a watch. */
+export interface WatchResponse {
+  /** Changes in revision order (none in a progress notification). */
+  events: WatchEvent[];
+  /** Every matching change up to this revision has been sent: resume from it. */
+  revision: number;
+}
+
 function createBaseEntry(): Entry {
-  return { name: "", json: "", lastWriteIp: "", lastWriteTs: 0, createRevision: 0, modRevision: 0 };
+  return { name: "", json: "", lastWriteIp: "", lastWriteTs: 0, createRevision: 0, modRevision: 0, ttl: 0 };
 }
 
 export const Entry: MessageFns<Entry> = {
@@ -164,6 +279,9 @@ export const Entry: MessageFns<Entry> = {
     }
     if (message.modRevision !== 0) {
       writer.uint32(48).int64(message.modRevision);
+    }
+    if (message.ttl !== 0) {
+      writer.uint32(56).int64(message.ttl);
     }
     return writer;
   },
@@ -229,6 +347,14 @@ export const Entry: MessageFns<Entry> = {
             message.modRevision = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.ttl = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -265,6 +391,7 @@ export const Entry: MessageFns<Entry> = {
         : isSet(object.mod_revision)
         ? globalThis.Number(object.mod_revision)
         : 0,
+      ttl: isSet(object.ttl) ? globalThis.Number(object.ttl) : 0,
     };
   },
 
@@ -288,6 +415,9 @@ export const Entry: MessageFns<Entry> = {
     if (message.modRevision !== 0) {
       obj.modRevision = Math.round(message.modRevision);
     }
+    if (message.ttl !== 0) {
+      obj.ttl = Math.round(message.ttl);
+    }
     return obj;
   },
 
@@ -302,12 +432,13 @@ export const Entry: MessageFns<Entry> = {
     message.lastWriteTs = object.lastWriteTs ?? 0;
     message.createRevision = object.createRevision ?? 0;
     message.modRevision = object.modRevision ?? 0;
+    message.ttl = object.ttl ?? 0;
     return message;
   },
 };
 
 function createBaseRegisterRequest(): RegisterRequest {
-  return { name: "", json: "" };
+  return { name: "", json: "", ttl: undefined, ifRevision: undefined };
 }
 
 export const RegisterRequest: MessageFns<RegisterRequest> = {
@@ -317,6 +448,12 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     }
     if (message.json !== "") {
       writer.uint32(18).string(message.json);
+    }
+    if (message.ttl !== undefined) {
+      writer.uint32(24).uint32(message.ttl);
+    }
+    if (message.ifRevision !== undefined) {
+      writer.uint32(32).int64(message.ifRevision);
     }
     return writer;
   },
@@ -350,6 +487,22 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
             message.json = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttl = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ifRevision = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -366,6 +519,12 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       json: isSet(object.json) ? globalThis.String(object.json) : "",
+      ttl: isSet(object.ttl) ? globalThis.Number(object.ttl) : undefined,
+      ifRevision: isSet(object.ifRevision)
+        ? globalThis.Number(object.ifRevision)
+        : isSet(object.if_revision)
+        ? globalThis.Number(object.if_revision)
+        : undefined,
     };
   },
 
@@ -377,6 +536,12 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     if (message.json !== "") {
       obj.json = message.json;
     }
+    if (message.ttl !== undefined) {
+      obj.ttl = Math.round(message.ttl);
+    }
+    if (message.ifRevision !== undefined) {
+      obj.ifRevision = Math.round(message.ifRevision);
+    }
     return obj;
   },
 
@@ -387,6 +552,8 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     const message = createBaseRegisterRequest();
     message.name = object.name ?? "";
     message.json = object.json ?? "";
+    message.ttl = object.ttl ?? undefined;
+    message.ifRevision = object.ifRevision ?? undefined;
     return message;
   },
 };
@@ -459,7 +626,7 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
 };
 
 function createBaseReplaceRequest(): ReplaceRequest {
-  return { name: "", json: "" };
+  return { name: "", json: "", ttl: undefined, ifRevision: undefined };
 }
 
 export const ReplaceRequest: MessageFns<ReplaceRequest> = {
@@ -469,6 +636,12 @@ export const ReplaceRequest: MessageFns<ReplaceRequest> = {
     }
     if (message.json !== "") {
       writer.uint32(18).string(message.json);
+    }
+    if (message.ttl !== undefined) {
+      writer.uint32(24).uint32(message.ttl);
+    }
+    if (message.ifRevision !== undefined) {
+      writer.uint32(32).int64(message.ifRevision);
     }
     return writer;
   },
@@ -502,6 +675,22 @@ export const ReplaceRequest: MessageFns<ReplaceRequest> = {
             message.json = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttl = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ifRevision = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -518,6 +707,12 @@ export const ReplaceRequest: MessageFns<ReplaceRequest> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       json: isSet(object.json) ? globalThis.String(object.json) : "",
+      ttl: isSet(object.ttl) ? globalThis.Number(object.ttl) : undefined,
+      ifRevision: isSet(object.ifRevision)
+        ? globalThis.Number(object.ifRevision)
+        : isSet(object.if_revision)
+        ? globalThis.Number(object.if_revision)
+        : undefined,
     };
   },
 
@@ -529,6 +724,12 @@ export const ReplaceRequest: MessageFns<ReplaceRequest> = {
     if (message.json !== "") {
       obj.json = message.json;
     }
+    if (message.ttl !== undefined) {
+      obj.ttl = Math.round(message.ttl);
+    }
+    if (message.ifRevision !== undefined) {
+      obj.ifRevision = Math.round(message.ifRevision);
+    }
     return obj;
   },
 
@@ -539,6 +740,8 @@ export const ReplaceRequest: MessageFns<ReplaceRequest> = {
     const message = createBaseReplaceRequest();
     message.name = object.name ?? "";
     message.json = object.json ?? "";
+    message.ttl = object.ttl ?? undefined;
+    message.ifRevision = object.ifRevision ?? undefined;
     return message;
   },
 };
@@ -611,7 +814,7 @@ export const ReplaceResponse: MessageFns<ReplaceResponse> = {
 };
 
 function createBaseUpdateRequest(): UpdateRequest {
-  return { name: "", json: "" };
+  return { name: "", json: "", ttl: undefined, ifRevision: undefined };
 }
 
 export const UpdateRequest: MessageFns<UpdateRequest> = {
@@ -621,6 +824,12 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     }
     if (message.json !== "") {
       writer.uint32(18).string(message.json);
+    }
+    if (message.ttl !== undefined) {
+      writer.uint32(24).uint32(message.ttl);
+    }
+    if (message.ifRevision !== undefined) {
+      writer.uint32(32).int64(message.ifRevision);
     }
     return writer;
   },
@@ -654,6 +863,22 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
             message.json = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttl = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ifRevision = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -670,6 +895,12 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       json: isSet(object.json) ? globalThis.String(object.json) : "",
+      ttl: isSet(object.ttl) ? globalThis.Number(object.ttl) : undefined,
+      ifRevision: isSet(object.ifRevision)
+        ? globalThis.Number(object.ifRevision)
+        : isSet(object.if_revision)
+        ? globalThis.Number(object.if_revision)
+        : undefined,
     };
   },
 
@@ -681,6 +912,12 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     if (message.json !== "") {
       obj.json = message.json;
     }
+    if (message.ttl !== undefined) {
+      obj.ttl = Math.round(message.ttl);
+    }
+    if (message.ifRevision !== undefined) {
+      obj.ifRevision = Math.round(message.ifRevision);
+    }
     return obj;
   },
 
@@ -691,6 +928,8 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     const message = createBaseUpdateRequest();
     message.name = object.name ?? "";
     message.json = object.json ?? "";
+    message.ttl = object.ttl ?? undefined;
+    message.ifRevision = object.ifRevision ?? undefined;
     return message;
   },
 };
@@ -897,13 +1136,16 @@ export const GetResponse: MessageFns<GetResponse> = {
 };
 
 function createBaseDeleteRequest(): DeleteRequest {
-  return { name: "" };
+  return { name: "", ifRevision: undefined };
 }
 
 export const DeleteRequest: MessageFns<DeleteRequest> = {
   encode(message: DeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.ifRevision !== undefined) {
+      writer.uint32(16).int64(message.ifRevision);
     }
     return writer;
   },
@@ -929,6 +1171,14 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ifRevision = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -942,13 +1192,23 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
   },
 
   fromJSON(object: any): DeleteRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ifRevision: isSet(object.ifRevision)
+        ? globalThis.Number(object.ifRevision)
+        : isSet(object.if_revision)
+        ? globalThis.Number(object.if_revision)
+        : undefined,
+    };
   },
 
   toJSON(message: DeleteRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.ifRevision !== undefined) {
+      obj.ifRevision = Math.round(message.ifRevision);
     }
     return obj;
   },
@@ -959,6 +1219,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
   fromPartial(object: DeepPartial<DeleteRequest>): DeleteRequest {
     const message = createBaseDeleteRequest();
     message.name = object.name ?? "";
+    message.ifRevision = object.ifRevision ?? undefined;
     return message;
   },
 };
@@ -1228,14 +1489,457 @@ export const ListResponse: MessageFns<ListResponse> = {
   },
 };
 
+function createBaseKeepAliveRequest(): KeepAliveRequest {
+  return { name: "" };
+}
+
+export const KeepAliveRequest: MessageFns<KeepAliveRequest> = {
+  encode(message: KeepAliveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeepAliveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeepAliveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeepAliveRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: KeepAliveRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeepAliveRequest>): KeepAliveRequest {
+    return KeepAliveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeepAliveRequest>): KeepAliveRequest {
+    const message = createBaseKeepAliveRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseKeepAliveResponse(): KeepAliveResponse {
+  return { entry: undefined };
+}
+
+export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
+  encode(message: KeepAliveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entry !== undefined) {
+      Entry.encode(message.entry, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeepAliveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeepAliveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entry = Entry.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeepAliveResponse {
+    return { entry: isSet(object.entry) ? Entry.fromJSON(object.entry) : undefined };
+  },
+
+  toJSON(message: KeepAliveResponse): unknown {
+    const obj: any = {};
+    if (message.entry !== undefined) {
+      obj.entry = Entry.toJSON(message.entry);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeepAliveResponse>): KeepAliveResponse {
+    return KeepAliveResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeepAliveResponse>): KeepAliveResponse {
+    const message = createBaseKeepAliveResponse();
+    message.entry = (object.entry !== undefined && object.entry !== null) ? Entry.fromPartial(object.entry) : undefined;
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return { name: undefined, prefix: undefined, afterRevision: undefined };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== undefined) {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.prefix !== undefined) {
+      writer.uint32(18).string(message.prefix);
+    }
+    if (message.afterRevision !== undefined) {
+      writer.uint32(24).int64(message.afterRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.prefix = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.afterRevision = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : undefined,
+      prefix: isSet(object.prefix) ? globalThis.String(object.prefix) : undefined,
+      afterRevision: isSet(object.afterRevision)
+        ? globalThis.Number(object.afterRevision)
+        : isSet(object.after_revision)
+        ? globalThis.Number(object.after_revision)
+        : undefined,
+    };
+  },
+
+  toJSON(message: WatchRequest): unknown {
+    const obj: any = {};
+    if (message.name !== undefined) {
+      obj.name = message.name;
+    }
+    if (message.prefix !== undefined) {
+      obj.prefix = message.prefix;
+    }
+    if (message.afterRevision !== undefined) {
+      obj.afterRevision = Math.round(message.afterRevision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.name = object.name ?? undefined;
+    message.prefix = object.prefix ?? undefined;
+    message.afterRevision = object.afterRevision ?? undefined;
+    return message;
+  },
+};
+
+function createBaseWatchEvent(): WatchEvent {
+  return { type: 0, name: "", revision: 0, entry: undefined };
+}
+
+export const WatchEvent: MessageFns<WatchEvent> = {
+  encode(message: WatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).int64(message.revision);
+    }
+    if (message.entry !== undefined) {
+      Entry.encode(message.entry, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.entry = Entry.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchEvent {
+    return {
+      type: isSet(object.type) ? watchEvent_TypeFromJSON(object.type) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      entry: isSet(object.entry) ? Entry.fromJSON(object.entry) : undefined,
+    };
+  },
+
+  toJSON(message: WatchEvent): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = watchEvent_TypeToJSON(message.type);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.entry !== undefined) {
+      obj.entry = Entry.toJSON(message.entry);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchEvent>): WatchEvent {
+    return WatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchEvent>): WatchEvent {
+    const message = createBaseWatchEvent();
+    message.type = object.type ?? 0;
+    message.name = object.name ?? "";
+    message.revision = object.revision ?? 0;
+    message.entry = (object.entry !== undefined && object.entry !== null) ? Entry.fromPartial(object.entry) : undefined;
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return { events: [], revision: 0 };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      WatchEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).int64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(WatchEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => WatchEvent.fromJSON(e)) : [],
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: WatchResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => WatchEvent.toJSON(e));
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchResponse>): WatchResponse {
+    return WatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.events = object.events?.map((e) => WatchEvent.fromPartial(e)) || [];
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
 /**
  * The durable key/value registry: the legacy API's `services` namespace with proper status codes.
  *
  * Every call may carry the access key as call metadata `access-key` (the value of `services._access_key`
  * in the broker's configuration); a wrong or missing key fails with UNAUTHENTICATED when one is configured.
- * Errors: INVALID_ARGUMENT (missing or reserved name, missing data, reserved data member),
- * NOT_FOUND, ALREADY_EXISTS, RESOURCE_EXHAUSTED (entry too large, storage full), UNAVAILABLE (storage not
- * writable), PERMISSION_DENIED, UNAUTHENTICATED, INTERNAL.
+ * Errors: INVALID_ARGUMENT (missing or reserved name, missing data, reserved data member, bad ttl or
+ * if_revision), NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (if_revision does not match: the entry's current
+ * revision is in the trailer `bpbroker-revision`), OUT_OF_RANGE (a watch from a compacted revision),
+ * RESOURCE_EXHAUSTED (entry too large, registry full, storage full, a watcher too slow), UNAVAILABLE (storage
+ * not writable), PERMISSION_DENIED, UNAUTHENTICATED, INTERNAL.
  * A write is answered only once it is durable on the broker's disk.
  */
 export type RegistryServiceService = typeof RegistryServiceService;
@@ -1306,6 +2010,32 @@ export const RegistryServiceService = {
     responseSerialize: (value: ListResponse): Buffer => Buffer.from(ListResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListResponse => ListResponse.decode(value),
   },
+  /** Renews an entry's lease: the entry with its full TTL. NOT_FOUND when it is absent or holds no lease. */
+  keepAlive: {
+    path: "/bpbroker.v1.RegistryService/KeepAlive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: KeepAliveRequest): Buffer => Buffer.from(KeepAliveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): KeepAliveRequest => KeepAliveRequest.decode(value),
+    responseSerialize: (value: KeepAliveResponse): Buffer => Buffer.from(KeepAliveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KeepAliveResponse => KeepAliveResponse.decode(value),
+  },
+  /**
+   * Streams what changes in one entry or under a prefix, in revision order, from just after a revision: each
+   * message is a batch of events, or a progress notification (no events) when nothing changed for a while.
+   * Every message carries the revision through which the watcher has seen everything: resume from it after a
+   * reconnect. OUT_OF_RANGE when that revision is older than the broker's history; RESOURCE_EXHAUSTED when the
+   * watcher falls too far behind (the message names the revision to resume from).
+   */
+  watch: {
+    path: "/bpbroker.v1.RegistryService/Watch" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
+  },
 } as const;
 
 export interface RegistryServiceServer extends UntypedServiceImplementation {
@@ -1327,6 +2057,16 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
   /** Lists entries whose name starts with a prefix, in name order, a page at a time. */
   list: handleUnaryCall<ListRequest, ListResponse>;
+  /** Renews an entry's lease: the entry with its full TTL. NOT_FOUND when it is absent or holds no lease. */
+  keepAlive: handleUnaryCall<KeepAliveRequest, KeepAliveResponse>;
+  /**
+   * Streams what changes in one entry or under a prefix, in revision order, from just after a revision: each
+   * message is a batch of events, or a progress notification (no events) when nothing changed for a while.
+   * Every message carries the revision through which the watcher has seen everything: resume from it after a
+   * reconnect. OUT_OF_RANGE when that revision is older than the broker's history; RESOURCE_EXHAUSTED when the
+   * watcher falls too far behind (the message names the revision to resume from).
+   */
+  watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
 }
 
 export interface RegistryServiceClient extends Client {
@@ -1426,6 +2166,35 @@ export interface RegistryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListResponse) => void,
   ): ClientUnaryCall;
+  /** Renews an entry's lease: the entry with its full TTL. NOT_FOUND when it is absent or holds no lease. */
+  keepAlive(
+    request: KeepAliveRequest,
+    callback: (error: ServiceError | null, response: KeepAliveResponse) => void,
+  ): ClientUnaryCall;
+  keepAlive(
+    request: KeepAliveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KeepAliveResponse) => void,
+  ): ClientUnaryCall;
+  keepAlive(
+    request: KeepAliveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KeepAliveResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Streams what changes in one entry or under a prefix, in revision order, from just after a revision: each
+   * message is a batch of events, or a progress notification (no events) when nothing changed for a while.
+   * Every message carries the revision through which the watcher has seen everything: resume from it after a
+   * reconnect. OUT_OF_RANGE when that revision is older than the broker's history; RESOURCE_EXHAUSTED when the
+   * watcher falls too far behind (the message names the revision to resume from).
+   */
+  watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchResponse>;
+  watch(
+    request: WatchRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchResponse>;
 }
 
 export const RegistryServiceClient = makeGenericClientConstructor(

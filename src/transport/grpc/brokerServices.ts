@@ -8,6 +8,7 @@ import type { Logger } from '../../log/Logger.js';
 import { callContext } from './callContext.js';
 import { toServiceError } from './grpcStatus.js';
 import { decodePageToken, encodePageToken, optional, toEntryMessage } from './messages.js';
+import { watchStream } from './watchStream.js';
 
 /**
  * One unary handler: run `fn` over core and answer its result, or the mapped status of what it threw
@@ -25,16 +26,18 @@ function unary<Req, Res>(log: Logger, method: string, fn: (req: Req, ctx: CallCo
 export function registryService(broker: Broker, log: Logger): RegistryServiceServer {
   const u = <Req, Res>(m: string, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>) => unary(log, `RegistryService/${m}`, fn);
   return {
-    register: u('Register', async (req, ctx) => ({ entry: toEntryMessage((await broker.register(ctx, req.name, optional(req.json))).entry) })),
-    replace: u('Replace', async (req, ctx) => ({ entry: toEntryMessage((await broker.replace(ctx, req.name, optional(req.json))).entry) })),
-    update: u('Update', async (req, ctx) => ({ entry: toEntryMessage((await broker.update(ctx, req.name, optional(req.json))).entry) })),
-    get: u('Get', async (req, ctx) => ({ entry: toEntryMessage((await broker.get(ctx, req.name)).entry) })),
-    delete: u('Delete', async (req, ctx) => ({ existed: await broker.delete(ctx, req.name) })),
+    register: u('Register', async (req, ctx) => ({ entry: toEntryMessage(await broker.register(ctx, req.name, optional(req.json), req)) })),
+    replace: u('Replace', async (req, ctx) => ({ entry: toEntryMessage(await broker.replace(ctx, req.name, optional(req.json), req)) })),
+    update: u('Update', async (req, ctx) => ({ entry: toEntryMessage(await broker.update(ctx, req.name, optional(req.json), req)) })),
+    get: u('Get', async (req, ctx) => ({ entry: toEntryMessage(await broker.get(ctx, req.name)) })),
+    delete: u('Delete', async (req, ctx) => ({ existed: await broker.delete(ctx, req.name, req) })),
     list: u('List', async (req, ctx) => {
       const after = decodePageToken(req.pageToken, req.prefix);
       const page = await broker.list(ctx, req.prefix, after, req.pageSize);
       return { entries: page.entries.map(toEntryMessage), nextPageToken: encodePageToken(page.nextAfter) };
     }),
+    keepAlive: u('KeepAlive', async (req, ctx) => ({ entry: toEntryMessage(await broker.keepAlive(ctx, req.name)) })),
+    watch: watchStream(broker, log),
   };
 }
 

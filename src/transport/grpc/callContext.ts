@@ -23,7 +23,7 @@ export function peerIp(peer: string): string {
 }
 
 /** Who is calling, as core wants it. */
-export function callContext(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
+export function callContext(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): CallContext {
   const key = call.metadata.get(ACCESS_KEY_METADATA)[0];
   return { clientIp: peerIp(call.getPeer()), accessKey: typeof key === 'string' ? key : undefined };
 }

@@ -25,5 +25,12 @@ export const GRPC_STATUS: Readonly<Record<BrokerErrorCode, grpc.status>> = {
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<grpc.StatusObject> {
   if (BrokerError.isUnexpected(err)) log.error('gRPC call failed unexpectedly', { method, err });
   const be = BrokerError.from(err);
-  return { code: GRPC_STATUS[be.code], details: be.message };
+  if (be.details.revision === undefined) return { code: GRPC_STATUS[be.code], details: be.message };
+  // A compare-and-swap that found another revision says which, for the client's next attempt.
+  const metadata = new grpc.Metadata();
+  metadata.set(REVISION_TRAILER, String(be.details.revision));
+  return { code: GRPC_STATUS[be.code], details: be.message, metadata };
 }
+
+/** Trailer of a FAILED_PRECONDITION answer: the entry's current revision (0 when absent). */
+export const REVISION_TRAILER = 'bpbroker-revision';
