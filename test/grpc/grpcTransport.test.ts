@@ -127,9 +127,10 @@ describe('gRPC transport over TLS', () => {
       lastWriteTs: legacy.entry.lastWriteTs,
       createRevision: legacy.entry.createRevision,
       modRevision: legacy.entry.modRevision,
+      ttl: 0,
     });
     const written = await c.register('from-grpc', { n: 1 });
-    const stored = await h.broker.get(ctx, 'from-grpc');
+    const stored = (await h.broker.get(ctx, 'from-grpc')).entry;
     expect(stored.json).toBe(`{"n":1,"last_write_ip":"127.0.0.1","last_write_ts":${written.lastWriteTs}}`);
   });
 });
