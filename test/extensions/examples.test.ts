@@ -45,6 +45,6 @@ describe('shipped example extensions', () => {
     b = await inProcessBroker({ 'hello.ts': shipped('hello.ts') }, JSON.parse(shipped('hello.json')));
     expect(JSON.parse((await b.call('hello', 'Greet', { data: 'Ada' })).body)).toEqual({ greeting: 'Hello, Ada!', calls: 1 });
     expect(JSON.parse((await b.call('hello', 'Greet')).body)).toEqual({ greeting: 'Hello, world!', calls: 2 });
-    expect(JSON.parse((await b.broker.get({ clientIp: '127.0.0.1' }, 'hello-calls-127.0.0.1')).json)).toMatchObject({ calls: 2, last_write_ip: '127.0.0.1' });
+    expect(JSON.parse((await b.broker.get({ clientIp: '127.0.0.1' }, 'hello-calls-127.0.0.1')).entry.json)).toMatchObject({ calls: 2, last_write_ip: '127.0.0.1' });
   });
 });
