@@ -3,12 +3,11 @@ import { relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
-import type { ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
-import type { Logger } from '../log/Logger.js';
-import { bundleExtension } from './bundle.js';
 import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
-import type { EntryResult } from '../core/types.js';
+import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
+import type { Logger } from '../log/Logger.js';
 import type { WatchBatch } from '../registry/Watchers.js';
+import { bundleExtension } from './bundle.js';
 import type { RegistryCall, RegistryValue, WireBatch, WireEntry } from './protocol.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
 import { WorkerFactory } from './WorkerFactory.js';
@@ -282,6 +281,7 @@ export class ExtensionHost implements ExtensionRunner {
       case 'delete':
         return String(await broker.delete(ctx, name, { ifRevision: option(call.ifRevision) }));
       case 'watch': {
+        // Core does not look at a signal that was aborted before the wait: its call has ended, nothing to wait for.
         if (!watch || watch.signal.aborted) return { events: [], revision: broker.registry.durableRevisionNow };
         const requested = call.waitSecs === undefined ? MAX_WAIT_SECS * 1000 : waitOf(option(call.waitSecs));
         const request = { name, prefix: text(call.prefix), after: option(call.afterRevision) };

@@ -18,20 +18,15 @@ export interface CallMessage {
   config: Record<string, unknown>;
 }
 
-/** A write's options as the extension gave them; core checks them (text or numbers, as the legacy API sends). */
-export interface RegistryWriteOptions {
-  ttl?: string | number | undefined;
-  ifRevision?: string | number | undefined;
-}
+/** An option as the extension gave it: core checks it (text or a number, as the legacy API sends them). */
+type Option = string | number | undefined;
 
 /** A registry operation asked by an extension. */
 export type RegistryCall =
   | { op: 'get' | 'entry' | 'keepAlive'; name: string }
-  | ({ op: 'register' | 'replace' | 'update'; name: string; data: string | undefined } & RegistryWriteOptions)
-  | { op: 'delete'; name: string; ifRevision?: string | number | undefined }
-  | { op: 'watch'; name?: string | undefined; prefix?: string | undefined; afterRevision?: string | number | undefined; waitSecs?: string | number | undefined };
-
-export type RegistryOp = RegistryCall['op'];
+  | { op: 'register' | 'replace' | 'update'; name: string; data: string | undefined; ttl?: Option; ifRevision?: Option }
+  | { op: 'delete'; name: string; ifRevision?: Option }
+  | { op: 'watch'; name?: string | undefined; prefix?: string | undefined; afterRevision?: Option; waitSecs?: Option };
 
 /** An entry with its revisions and lease, as `entry` and `keepAlive` answer it. */
 export interface WireEntry {
