@@ -2,9 +2,10 @@
 // Get with one prebuilt message: the same bytes the broker sends, without the broker behind them.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { RegistryServiceService } from '../dist/generated/bpbroker/v1/registry.js';
+import { Entry, RegistryServiceService } from '../dist/generated/bpbroker/v1/registry.js';
 
-const entry = JSON.parse(process.env.BENCH_ENTRY ?? '{}');
+// fromPartial fills the fields the bench's client left out (proto-loader drops default values).
+const entry = Entry.fromPartial(JSON.parse(process.env.BENCH_ENTRY ?? '{}'));
 const unimplemented = (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED });
 const server = new grpc.Server();
 server.addService(RegistryServiceService, {

@@ -223,6 +223,7 @@ export class Broker {
   private async waitUnchecked(request: WatchRequest, waitMs: number, signal?: AbortSignal): Promise<WatchBatch> {
     const watcher = this.watchUnchecked(request);
     const stop = (): void => watcher.close();
+    if (signal?.aborted) stop();
     signal?.addEventListener('abort', stop, { once: true });
     try {
       return await watcher.next(waitMs);

@@ -3,13 +3,15 @@ import { relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
-import type { ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
+import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
+import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
+import type { WatchBatch } from '../registry/Watchers.js';
 import { bundleExtension } from './bundle.js';
-import type { RegistryOp } from './protocol.js';
+import type { RegistryCall, RegistryValue, WireBatch, WireEntry } from './protocol.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
 import { WorkerFactory } from './WorkerFactory.js';
-import { WorkerSlot } from './WorkerSlot.js';
+import { WorkerSlot, type WatchBounds } from './WorkerSlot.js';
 
 export interface ExtensionHostOptions {
   broker: Broker;
@@ -209,7 +211,7 @@ export class ExtensionHost implements ExtensionRunner {
         worker: this.factory.take(),
         memoryMb: this.opts.memoryMb,
         loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
-        registry: (op, name, data, host) => this.registryCall(op, name, data, host),
+        registry: (call, host, watch) => this.registryCall(call, host, watch),
         log: this.opts.log,
         onUnhealthy: (s) => {
           const st = this.states.get(s.init.namespace);
@@ -250,28 +252,43 @@ export class ExtensionHost implements ExtensionRunner {
     return rest;
   }
 
+  /** Watches of extension calls waiting in core now, over every worker (for status and tests). */
+  get openWatches(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.openWatches;
+    return n;
+  }
+
   /** Registry access from a worker: the caller's address stamps the write; the access key is not asked again. */
-  private async registryCall(op: RegistryOp, name: string, data: string | undefined, requestingHost: string): Promise<string | undefined> {
+  private async registryCall(call: RegistryCall, requestingHost: string, watch?: WatchBounds): Promise<RegistryValue> {
     const { broker } = this.opts;
     const ctx = { clientIp: requestingHost, trusted: true };
-    switch (op) {
+    // The message comes from the extension's thread: only text and numbers go on to core.
+    const name = text(call.name);
+    switch (call.op) {
       case 'get':
-        try {
-          return (await broker.get(ctx, name)).entry.json;
-        } catch (err) {
-          if (err instanceof BrokerError && err.code === 'NOT_FOUND') return undefined;
-          throw err;
-        }
+        return (await orUndefined(broker.get(ctx, name)))?.entry.json;
+      case 'entry':
+        return wireEntry(await orUndefined(broker.get(ctx, name)));
+      case 'keepAlive':
+        return wireEntry(await orUndefined(broker.keepAlive(ctx, name)));
       case 'register':
-        return (await broker.register(ctx, name, data)).entry.json;
       case 'replace':
-        return (await broker.replace(ctx, name, data)).entry.json;
-      case 'update':
-        return (await broker.update(ctx, name, data)).entry.json;
+      case 'update': {
+        const opts = { ttl: option(call.ttl), ifRevision: option(call.ifRevision) };
+        return (await broker[call.op](ctx, name, text(call.data), opts)).entry.json;
+      }
       case 'delete':
-        return String(await broker.delete(ctx, name));
+        return String(await broker.delete(ctx, name, { ifRevision: option(call.ifRevision) }));
+      case 'watch': {
+        // Core does not look at a signal that was aborted before the wait: its call has ended, nothing to wait for.
+        if (!watch || watch.signal.aborted) return { events: [], revision: broker.registry.durableRevisionNow };
+        const requested = call.waitSecs === undefined ? MAX_WAIT_SECS * 1000 : waitOf(option(call.waitSecs));
+        const request = { name, prefix: text(call.prefix), after: option(call.afterRevision) };
+        return wireBatch(await broker.waitForEvents(ctx, request, Math.min(requested, watch.budgetMs), watch.signal));
+      }
       default:
-        throw new BrokerError('INVALID_ARGUMENT', `Unknown registry operation ${String(op)}`);
+        throw new BrokerError('INVALID_ARGUMENT', `Unknown registry operation ${String((call as { op?: unknown } | undefined)?.op)}`);
     }
   }
 
@@ -319,6 +336,39 @@ export class ExtensionHost implements ExtensionRunner {
     timer.unref();
     this.debounces.set(namespace, timer);
   }
+}
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const option = (v: unknown): string | number | undefined => (typeof v === 'string' || typeof v === 'number' ? v : undefined);
+
+/** A read of an absent entry answers undefined, as `get` always has. */
+async function orUndefined(p: Promise<EntryResult>): Promise<EntryResult | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof BrokerError && err.code === 'NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+function wireEntry(r: EntryResult | undefined): WireEntry | undefined {
+  if (!r) return undefined;
+  const { entry } = r;
+  return {
+    json: entry.json,
+    createRevision: entry.createRevision,
+    modRevision: entry.modRevision,
+    ...(r.ttl !== undefined ? { ttl: r.ttl } : {}),
+    lastWriteIp: entry.lastWriteIp,
+    lastWriteTs: entry.lastWriteTs,
+  };
+}
+
+function wireBatch(batch: WatchBatch): WireBatch {
+  return {
+    events: batch.events.map((e) => ({ type: e.type, name: e.name, revision: e.revision, ...(e.entry ? { json: e.entry.json } : {}) })),
+    revision: batch.revision,
+  };
 }
 
 function sectionTimeoutMs(section: Record<string, unknown> | undefined): number | undefined {

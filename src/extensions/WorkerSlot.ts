@@ -3,9 +3,18 @@ import { BrokerError } from '../core/BrokerError.js';
 import type { ExtensionResponse } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import { ExtensionLoadError } from './bundle.js';
-import { isAnswerStatus, type FromWorker, type RegistryOp, type ToWorker, type WorkerInit } from './protocol.js';
+import { isAnswerStatus, type FromWorker, type RegistryCall, type RegistryValue, type ToWorker, type WorkerInit } from './protocol.js';
 
-export type RegistryBridge = (op: RegistryOp, name: string, data: string | undefined, requestingHost: string) => Promise<string | undefined>;
+/** How long a watch may wait (what its call has left), and what ends it sooner (its call ending). */
+export interface WatchBounds {
+  budgetMs: number;
+  signal: AbortSignal;
+}
+
+export type RegistryBridge = (call: RegistryCall, requestingHost: string, watch?: WatchBounds) => Promise<RegistryValue>;
+
+/** Watches one call may have open at once: each holds a watcher in core until it answers. */
+export const MAX_WATCHES_PER_CALL = 100;
 
 export interface SlotOptions {
   /** A fresh worker thread (see WorkerFactory). */
@@ -27,6 +36,11 @@ interface PendingCall {
   method: string;
   caller: string;
   started: number;
+  /** When its time limit ends (performance.now() clock). */
+  deadline: number;
+  timeoutMs: number;
+  /** Its watches still waiting: closed when the call ends, however it ends. */
+  watches: Set<AbortController>;
 }
 
 type SlotState = 'loading' | 'ready' | 'retired' | 'stopped';
@@ -100,6 +114,7 @@ export class WorkerSlot {
         this.state = 'stopped';
         for (const p of this.pending.values()) {
           clearTimeout(p.timer);
+          closeWatches(p);
           const message = unexpected ? reason : `Extension ${init.namespace} was stopped`;
           this.logFailure(p, message, undefined);
           p.reject(new BrokerError('INTERNAL', message));
@@ -131,14 +146,17 @@ export class WorkerSlot {
     const id = this.nextId++;
     return new Promise<ExtensionResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
+        const p = this.pending.get(id);
         this.pending.delete(id);
+        if (p) closeWatches(p);
         reject(new BrokerError('DEADLINE_EXCEEDED', `Extension method ${this.init.namespace}.${method} exceeded its time limit of ${timeoutMs / 1000} s`));
         // The only way to stop JavaScript that may be spinning is to end its thread: no new calls go here.
         this.opts.log.warn('extension call timed out; replacing its worker', { namespace: this.init.namespace, method, caller: requestingHost, timeoutMs });
         this.opts.onUnhealthy(this);
         this.retire();
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, method, caller: requestingHost, started: performance.now() });
+      const started = performance.now();
+      this.pending.set(id, { resolve, reject, timer, method, caller: requestingHost, started, deadline: started + timeoutMs, timeoutMs, watches: new Set() });
       const msg: ToWorker = { type: 'call', id, method, qs, requestingHost, config };
       this.worker.postMessage(msg);
     });
@@ -164,6 +182,7 @@ export class WorkerSlot {
     if (!p) return; // already answered (timed out)
     this.pending.delete(id);
     clearTimeout(p.timer);
+    closeWatches(p);
     if ('response' in outcome && isWireResponse(outcome.response)) p.resolve(outcome.response);
     else {
       // The worker checks rh.status too; this side decides, whatever runs in the worker.
@@ -196,12 +215,13 @@ export class WorkerSlot {
         this.settle(msg.id, { message: typeof msg.message === 'string' ? msg.message : 'Extension call failed', stack: typeof msg.stack === 'string' ? msg.stack : undefined });
         return;
       case 'registry':
-        this.opts.registry(msg.op, msg.name, msg.data, msg.requestingHost).then(
+        this.registryCall(msg.callId, msg.call, msg.requestingHost).then(
           (value) => this.reply({ type: 'registryReply', id: msg.id, ok: true, value }),
           (err: unknown) => {
             const e = BrokerError.from(err);
             if (BrokerError.isUnexpected(err)) this.opts.log.error('extension registry call failed', { namespace: this.init.namespace, err });
-            this.reply({ type: 'registryReply', id: msg.id, ok: false, error: { code: e.code, message: e.message } });
+            const error = { code: e.code, message: e.message, ...(e.details.revision !== undefined ? { revision: e.details.revision } : {}) };
+            this.reply({ type: 'registryReply', id: msg.id, ok: false, error });
           },
         );
         return;
@@ -214,7 +234,39 @@ export class WorkerSlot {
     }
   }
 
+  /** A watch belongs to a call still running: it waits no longer than the call may, and ends with it. */
+  private async registryCall(callId: number, call: RegistryCall, requestingHost: string): Promise<RegistryValue> {
+    if (call?.op !== 'watch') return this.opts.registry(call, requestingHost);
+    const p = this.pending.get(callId);
+    if (!p) throw new BrokerError('DEADLINE_EXCEEDED', `Watch after its call ended: ${this.init.namespace} methods watch only while their call runs`);
+    if (p.watches.size >= MAX_WATCHES_PER_CALL) {
+      throw new BrokerError('RESOURCE_EXHAUSTED', `Too many watches in one call: at most ${MAX_WATCHES_PER_CALL} at once`);
+    }
+    // The method gets the last second (a tenth of a short limit) to answer after its watch ends.
+    const headroom = Math.min(1000, p.timeoutMs / 10);
+    const budgetMs = Math.max(0, Math.floor(p.deadline - headroom - performance.now()));
+    const watch = new AbortController();
+    p.watches.add(watch);
+    try {
+      return await this.opts.registry(call, requestingHost, { budgetMs, signal: watch.signal });
+    } finally {
+      p.watches.delete(watch);
+    }
+  }
+
+  /** Watches of calls in flight, waiting in core now (for status and tests). */
+  get openWatches(): number {
+    let n = 0;
+    for (const p of this.pending.values()) n += p.watches.size;
+    return n;
+  }
+
   private reply(msg: ToWorker): void {
     if (this.state !== 'stopped') this.worker.postMessage(msg);
   }
+}
+
+function closeWatches(p: PendingCall): void {
+  for (const w of p.watches) w.abort();
+  p.watches.clear();
 }

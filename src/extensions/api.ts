@@ -19,22 +19,101 @@ export interface RegistryData {
   last_write_ts: number;
 }
 
+/** Options of register, replace and update. */
+export interface WriteOptions {
+  /**
+   * Lease in seconds (1 to 86,400): the entry is deleted (an `expire` event) when that long passes without a
+   * write with `ttl` or a `keepAlive`. 0 removes the lease; absent keeps the entry's lease as it is.
+   */
+  ttl?: number;
+  /** Compare-and-swap: write only if the entry is at this revision; 0: only if it does not exist. */
+  ifRevision?: number;
+}
+
+/** Options of delete. */
+export interface DeleteOptions {
+  /** Compare-and-swap: delete only if the entry is at this revision. */
+  ifRevision?: number;
+}
+
+/** An entry with its revisions and lease. */
+export interface RegistryEntry {
+  data: RegistryData;
+  /** Revision of its latest write: what `ifRevision` compares with. */
+  revision: number;
+  /** Revision at which it was created (it survives updates, not deletes). */
+  createRevision: number;
+  /** Seconds left on its lease; absent when it has none. */
+  ttl?: number;
+  lastWriteIp: string;
+  /** Seconds since the epoch. */
+  lastWriteTs: number;
+}
+
+/** One name, or every name starting with a prefix (empty: every entry). */
+export type WatchFilter = { name: string } | { prefix: string };
+
+export interface WatchOptions {
+  /** Events after this revision; default: the newest, so only what changes from now. */
+  afterRevision?: number;
+  /**
+   * Longest wait in seconds for a first event (at most 300); default: as long as the call may still run. The
+   * wait always ends a second (a tenth of the call's time limit, if less) before the call's time limit.
+   */
+  waitSecs?: number;
+}
+
+/** A change to a watched entry. */
+export interface WatchEvent {
+  type: 'put' | 'delete' | 'expire';
+  name: string;
+  revision: number;
+  /** The entry as written (put only). */
+  data?: RegistryData;
+}
+
+export interface WatchResult {
+  /** In revision order, at most 1,000; empty when the wait ended without a change. */
+  events: WatchEvent[];
+  /** Every matching change up to here was delivered: watch again with `afterRevision` = this. */
+  revision: number;
+}
+
+/**
+ * What registry calls reject with: an `Error` whose `code` is the broker's error code (`ALREADY_EXISTS`,
+ * `INVALID_ARGUMENT`, ...). A failed compare-and-swap has code `FAILED_PRECONDITION`, the message
+ * `Revision mismatch: NAME is at revision M` and `revision` = M (0 when the entry does not exist).
+ */
+export interface RegistryError extends Error {
+  code: string;
+  revision?: number;
+}
+
 /**
  * The broker's registry (namespace `services`), reached from inside an extension. Writes are stamped with the
- * requesting host's address and are durable when the promise resolves. Failures reject with an `Error` whose
- * `code` is the broker's error code (`ALREADY_EXISTS`, `INVALID_ARGUMENT`, ...).
+ * requesting host's address and are durable when the promise resolves. Failures reject with a RegistryError.
  */
 export interface ExtensionRegistry {
   /** The entry, or undefined when there is none. */
   get(name: string): Promise<RegistryData | undefined>;
   /** Creates the entry; rejects with code `ALREADY_EXISTS` when it exists. `data`: an object, or text as a client sends it. */
-  register(name: string, data: Record<string, unknown> | string): Promise<RegistryData>;
+  register(name: string, data: Record<string, unknown> | string, options?: WriteOptions): Promise<RegistryData>;
   /** The new data replaces the old entirely. */
-  replace(name: string, data: Record<string, unknown> | string): Promise<RegistryData>;
+  replace(name: string, data: Record<string, unknown> | string, options?: WriteOptions): Promise<RegistryData>;
   /** Creates the entry, or merges the new members into it (shallow). */
-  update(name: string, data: Record<string, unknown> | string): Promise<RegistryData>;
+  update(name: string, data: Record<string, unknown> | string, options?: WriteOptions): Promise<RegistryData>;
   /** Removes the entry; resolves true when it existed. */
-  delete(name: string): Promise<boolean>;
+  delete(name: string, options?: DeleteOptions): Promise<boolean>;
+  /** The entry with its revision and lease, or undefined when there is none. */
+  entry(name: string): Promise<RegistryEntry | undefined>;
+  /** Renews the entry's lease (its `ttl` is then the full TTL); undefined when it is absent or has no lease. */
+  keepAlive(name: string): Promise<RegistryEntry | undefined>;
+  /**
+   * One long-poll: resolves as soon as a change after `afterRevision` exists, or with no events when the wait
+   * ends. Continue from the answer's `revision`. Rejects with `OUT_OF_RANGE` when that revision is older than
+   * the history the broker keeps (read the entry, then watch from its revision). The watch ends with its call.
+   */
+  watch(filter: WatchFilter, options?: WatchOptions): Promise<WatchResult>;
 }
 
 export interface ExtensionLog {

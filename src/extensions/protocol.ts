@@ -18,15 +18,54 @@ export interface CallMessage {
   config: Record<string, unknown>;
 }
 
-export type RegistryOp = 'get' | 'register' | 'replace' | 'update' | 'delete';
+/** An option as the extension gave it: core checks it (text or a number, as the legacy API sends them). */
+type Option = string | number | undefined;
+
+/** A registry operation asked by an extension. */
+export type RegistryCall =
+  | { op: 'get' | 'entry' | 'keepAlive'; name: string }
+  | { op: 'register' | 'replace' | 'update'; name: string; data: string | undefined; ttl?: Option; ifRevision?: Option }
+  | { op: 'delete'; name: string; ifRevision?: Option }
+  | { op: 'watch'; name?: string | undefined; prefix?: string | undefined; afterRevision?: Option; waitSecs?: Option };
+
+/** An entry with its revisions and lease, as `entry` and `keepAlive` answer it. */
+export interface WireEntry {
+  /** The stored data object text. */
+  json: string;
+  createRevision: number;
+  modRevision: number;
+  /** Seconds left on its lease; absent without one. */
+  ttl?: number | undefined;
+  lastWriteIp: string;
+  lastWriteTs: number;
+}
+
+export interface WireEvent {
+  type: 'put' | 'delete' | 'expire';
+  name: string;
+  revision: number;
+  /** The entry's data object text (put only). */
+  json?: string | undefined;
+}
+
+export interface WireBatch {
+  events: WireEvent[];
+  revision: number;
+}
+
+/**
+ * What an operation answers. get/register/replace/update: the stored data object text (get: undefined when
+ * absent); delete: 'true'/'false'; entry/keepAlive: a WireEntry or undefined; watch: a WireBatch.
+ */
+export type RegistryValue = string | WireEntry | WireBatch | undefined;
 
 export interface RegistryReplyMessage {
   type: 'registryReply';
   id: number;
   ok: boolean;
-  /** get/register/replace/update: the stored data object text (or undefined when absent); delete: 'true'/'false'. */
-  value?: string | undefined;
-  error?: { code: string; message: string };
+  value?: RegistryValue;
+  /** `revision`: the entry's current revision when a compare-and-swap failed. */
+  error?: { code: string; message: string; revision?: number | undefined };
 }
 
 export type ToWorker = { type: 'init'; init: WorkerInit } | CallMessage | RegistryReplyMessage;
@@ -51,5 +90,6 @@ export type FromWorker =
   | { type: 'loadError'; message: string }
   | { type: 'result'; id: number; response: WireResponse }
   | { type: 'failure'; id: number; message: string; stack?: string | undefined }
-  | { type: 'registry'; id: number; op: RegistryOp; name: string; data?: string | undefined; requestingHost: string }
+  /** `callId`: the call whose `rh` asked; a watch lives no longer than that call. */
+  | { type: 'registry'; id: number; callId: number; requestingHost: string; call: RegistryCall }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: Record<string, unknown> | undefined };

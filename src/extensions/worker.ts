@@ -3,10 +3,22 @@
  * the worker's lifetime; reloading means a new worker, since ES modules cannot be unloaded in place.
  */
 import { parentPort } from 'node:worker_threads';
-import type { ExtensionLog, ExtensionRegistry, RegistryData, RequestHandler } from './api.js';
+import type { ExtensionLog, ExtensionRegistry, RegistryData, RegistryEntry, RequestHandler, WatchResult } from './api.js';
 import { describeThrown, textOf } from './describeThrown.js';
 import { LogLimiter } from './logLimiter.js';
-import { isAnswerStatus, type CallMessage, type FromWorker, type RegistryOp, type RegistryReplyMessage, type ToWorker, type WireResponse, type WorkerInit } from './protocol.js';
+import {
+  isAnswerStatus,
+  type CallMessage,
+  type FromWorker,
+  type RegistryCall,
+  type RegistryReplyMessage,
+  type RegistryValue,
+  type ToWorker,
+  type WireBatch,
+  type WireEntry,
+  type WireResponse,
+  type WorkerInit,
+} from './protocol.js';
 
 type Method = (rh: RequestHandler) => unknown;
 
@@ -25,7 +37,7 @@ const post = (msg: FromWorker): void => {
 process.setSourceMapsEnabled(true);
 
 const methods = new Map<string, Method>();
-const pendingRegistry = new Map<number, { resolve: (v: string | undefined) => void; reject: (e: Error) => void }>();
+const pendingRegistry = new Map<number, { resolve: (v: RegistryValue) => void; reject: (e: Error) => void }>();
 let nextRegistryId = 1;
 
 async function load(what: WorkerInit): Promise<void> {
@@ -49,26 +61,74 @@ async function load(what: WorkerInit): Promise<void> {
   }
 }
 
-function registryCall(op: RegistryOp, name: string, requestingHost: string, data?: unknown): Promise<string | undefined> {
-  if (typeof name !== 'string') return Promise.reject(new TypeError('registry: name must be a string'));
+function registryCall(call: RegistryCall, requestingHost: string, callId: number): Promise<RegistryValue> {
   const id = nextRegistryId++;
-  const text = data === undefined || typeof data === 'string' ? data : JSON.stringify(data);
   return new Promise((resolve, reject) => {
     pendingRegistry.set(id, { resolve, reject });
-    post({ type: 'registry', id, op, name, data: text as string | undefined, requestingHost });
+    post({ type: 'registry', id, callId, requestingHost, call });
   });
 }
 
-function makeRegistry(requestingHost: string): ExtensionRegistry {
-  const parse = (text: string | undefined): RegistryData | undefined => (text === undefined ? undefined : (JSON.parse(text) as RegistryData));
-  const write = (op: RegistryOp) => async (name: string, data: Record<string, unknown> | string) =>
-    parse(await registryCall(op, name, requestingHost, data))!;
+const checkName = (name: unknown, what = 'name'): string => {
+  if (typeof name !== 'string') throw new TypeError(`registry: ${what} must be a string`);
+  return name;
+};
+const dataText = (data: unknown): string | undefined => (data === undefined || typeof data === 'string' ? data : JSON.stringify(data));
+/** Numbers and numeric text go to core as they are, which checks them; anything else is refused there as invalid. */
+const optionValue = (value: unknown): string | number | undefined =>
+  value === undefined || value === null ? undefined : typeof value === 'number' || typeof value === 'string' ? value : Number.NaN;
+const optionsOf = (options: unknown): Record<string, unknown> => (typeof options === 'object' && options !== null ? (options as Record<string, unknown>) : {});
+
+const parse = (text: string | undefined): RegistryData | undefined => (text === undefined ? undefined : (JSON.parse(text) as RegistryData));
+
+function toEntry(wire: WireEntry | undefined): RegistryEntry | undefined {
+  if (wire === undefined) return undefined;
   return {
-    get: async (name) => parse(await registryCall('get', name, requestingHost)),
+    data: JSON.parse(wire.json) as RegistryData,
+    revision: wire.modRevision,
+    createRevision: wire.createRevision,
+    ...(wire.ttl !== undefined ? { ttl: wire.ttl } : {}),
+    lastWriteIp: wire.lastWriteIp,
+    lastWriteTs: wire.lastWriteTs,
+  };
+}
+
+function toWatchResult(wire: WireBatch): WatchResult {
+  return {
+    events: wire.events.map((e) => ({ type: e.type, name: e.name, revision: e.revision, ...(e.json !== undefined ? { data: JSON.parse(e.json) as RegistryData } : {}) })),
+    revision: wire.revision,
+  };
+}
+
+/** `rh.registry` of one call: requests carry the caller's address and the call, which bounds its watches. */
+function makeRegistry(requestingHost: string, callId: number): ExtensionRegistry {
+  const ask = (call: RegistryCall): Promise<RegistryValue> => registryCall(call, requestingHost, callId);
+  const write = (op: 'register' | 'replace' | 'update') => async (name: string, data: Record<string, unknown> | string, options?: unknown) => {
+    const o = optionsOf(options);
+    const call: RegistryCall = { op, name: checkName(name), data: dataText(data), ttl: optionValue(o.ttl), ifRevision: optionValue(o.ifRevision) };
+    return parse((await ask(call)) as string)!;
+  };
+  return {
+    get: async (name) => parse((await ask({ op: 'get', name: checkName(name) })) as string | undefined),
     register: write('register'),
     replace: write('replace'),
     update: write('update'),
-    delete: async (name) => (await registryCall('delete', name, requestingHost)) === 'true',
+    delete: async (name, options?: unknown) =>
+      (await ask({ op: 'delete', name: checkName(name), ifRevision: optionValue(optionsOf(options).ifRevision) })) === 'true',
+    entry: async (name) => toEntry((await ask({ op: 'entry', name: checkName(name) })) as WireEntry | undefined),
+    keepAlive: async (name) => toEntry((await ask({ op: 'keepAlive', name: checkName(name) })) as WireEntry | undefined),
+    watch: async (filter, options?: unknown) => {
+      const f = optionsOf(filter);
+      const o = optionsOf(options);
+      const call: RegistryCall = {
+        op: 'watch',
+        name: f.name === undefined ? undefined : checkName(f.name),
+        prefix: f.prefix === undefined ? undefined : checkName(f.prefix, 'prefix'),
+        afterRevision: optionValue(o.afterRevision),
+        waitSecs: optionValue(o.waitSecs),
+      };
+      return toWatchResult((await ask(call)) as WireBatch);
+    },
   };
 }
 
@@ -128,7 +188,7 @@ function makeHandler(msg: CallMessage): RequestHandler {
     data: undefined as unknown,
     contentType: 'Application/json',
     config: msg.config,
-    registry: makeRegistry(host),
+    registry: makeRegistry(host, msg.id),
     log,
   };
   return rh;
@@ -169,7 +229,10 @@ function onRegistryReply(msg: RegistryReplyMessage): void {
   if (!p) return;
   pendingRegistry.delete(msg.id);
   if (msg.ok) p.resolve(msg.value);
-  else p.reject(Object.assign(new Error(msg.error?.message ?? 'Registry error'), { code: msg.error?.code ?? 'INTERNAL' }));
+  else {
+    const revision = msg.error?.revision;
+    p.reject(Object.assign(new Error(msg.error?.message ?? 'Registry error'), { code: msg.error?.code ?? 'INTERNAL' }, revision !== undefined ? { revision } : {}));
+  }
 }
 
 port.on('message', (msg: ToWorker) => {

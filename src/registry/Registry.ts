@@ -300,6 +300,11 @@ export class Registry {
     return this.history.lastRevision;
   }
 
+  /** Watchers waiting for a change now. */
+  get watchersWaiting(): number {
+    return this.watchers.waitingCount;
+  }
+
   /** A watch of `filter` from just after `after` (OUT_OF_RANGE when that is compacted). */
   watch(filter: WatchFilter, after: number): Watcher {
     return this.watchers.watch(filter, after);

@@ -90,7 +90,8 @@ describe.concurrent('bpclient', { timeout: 120_000 }, () => {
     expect(csvMissing.stdout).toBe('""\r\n');
 
     const raw = await bpclient(['-b', B, 'service', 'get', '--name', 'fmt1', '--raw']);
-    expect(raw.stdout).toMatch(/^\{"success": true, "message": "Success", "data": \{"ip": "10\.0\.0\.9", .*\}\}\n$/);
+    // The whole answer as the broker sent it, the entry's revision after the old fields.
+    expect(raw.stdout).toMatch(/^\{"success": true, "message": "Success", "data": \{"ip": "10\.0\.0\.9", .*\}, "revision": \d+\}\n$/);
   });
 
   it('non-ASCII is escaped in JSON output as Python json.dumps does, and printed as is for text entries', async () => {

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/broker.js';
-import { inProcessBroker, outcome, type InProcessBroker } from './harness.js';
+import { inProcessBroker, outcome, waitFor, type InProcessBroker } from './harness.js';
+// Type-checks the shipped TypeScript example against the published typings (`npm test` runs tsc on the tests).
+import type * as _lockTypes from '../../extensions/lock.js';
 
 const shipped = (name: string): string => readFileSync(join(ROOT, 'extensions', name), 'utf8');
 
@@ -46,5 +48,54 @@ describe('shipped example extensions', () => {
     expect(JSON.parse((await b.call('hello', 'Greet', { data: 'Ada' })).body)).toEqual({ greeting: 'Hello, Ada!', calls: 1 });
     expect(JSON.parse((await b.call('hello', 'Greet')).body)).toEqual({ greeting: 'Hello, world!', calls: 2 });
     expect(JSON.parse((await b.broker.get({ clientIp: '127.0.0.1' }, 'hello-calls-127.0.0.1')).entry.json)).toMatchObject({ calls: 2, last_write_ip: '127.0.0.1' });
+  });
+
+  it('lock.ts: one holder at a time by compare-and-swap; a waiter wakes on release; a lapsed lease frees the lock', async () => {
+    b = await inProcessBroker({ 'lock.ts': shipped('lock.ts') }, JSON.parse(shipped('lock.json')));
+    const lock = async (method: string, params: Record<string, string>) => {
+      const r = await b!.call('lock', method, params);
+      return { status: r.status, message: r.statusMessage, body: r.body === '' ? undefined : (JSON.parse(r.body) as Record<string, unknown>) };
+    };
+
+    const a = await lock('Acquire', { data: 'build', owner: 'a', ttl: '30' });
+    expect(a).toMatchObject({ status: 200, body: { name: 'build', owner: 'a', revision: expect.any(Number), ttl: 30 } });
+    expect(await lock('Acquire', { data: 'build', owner: 'b' })).toMatchObject({ status: 409, message: 'Lock build is held by a' });
+    expect(await lock('Holder', { data: 'build' })).toMatchObject({ status: 200, body: { held: true, owner: 'a', revision: a.body!.revision } });
+    expect(await lock('Release', { data: 'build', owner: 'b' })).toMatchObject({ status: 409, message: 'Lock build is held by a' });
+    expect(await lock('Renew', { data: 'build', owner: 'b' })).toMatchObject({ status: 409, message: 'Lock build is held by a' });
+    const renewed = await lock('Renew', { data: 'build', owner: 'a' });
+    expect(renewed).toMatchObject({ status: 200, body: { owner: 'a', ttl: 30 } });
+    // The holder asking again keeps it.
+    expect(await lock('Acquire', { data: 'build', owner: 'a' })).toMatchObject({ status: 200, body: { owner: 'a' } });
+
+    // A waiter is woken by the release, long before its 20 s wait ends.
+    const waiting = lock('Acquire', { data: 'build', owner: 'b', wait: '20' });
+    await waitFor(() => b!.watchersWaiting() === 1, 10_000, 10, 'the waiter to watch the lock');
+    const released = Date.now();
+    expect(await lock('Release', { data: 'build', owner: 'a' })).toMatchObject({ status: 200, body: { name: 'build', released: true } });
+    expect(await waiting).toMatchObject({ status: 200, body: { owner: 'b' } });
+    expect(Date.now() - released).toBeLessThan(10_000);
+    expect(await lock('Release', { data: 'build', owner: 'a' })).toMatchObject({ status: 409, message: 'Lock build is held by b' });
+    expect(await lock('Release', { data: 'build', owner: 'b' })).toMatchObject({ status: 200 });
+    expect(await lock('Holder', { data: 'build' })).toMatchObject({ status: 200, body: { held: false } });
+    expect(await lock('Release', { data: 'build', owner: 'b' })).toMatchObject({ status: 409, message: 'Lock build is not held' });
+
+    // A holder that stops renewing loses the lock when its lease runs out; the waiter then gets it.
+    expect(await lock('Acquire', { data: 'short', owner: 'a', ttl: '1' })).toMatchObject({ status: 200 });
+    const t = Date.now();
+    expect(await lock('Acquire', { data: 'short', owner: 'b', wait: '20' })).toMatchObject({ status: 200, body: { owner: 'b' } });
+    expect(Date.now() - t).toBeLessThan(10_000);
+
+    // Many contenders at once: exactly one wins.
+    const race = await Promise.all(Array.from({ length: 20 }, (_, i) => lock('Acquire', { data: 'race', owner: `n${i}` })));
+    expect(race.filter((r) => r.status === 200)).toHaveLength(1);
+    const winner = race.find((r) => r.status === 200)!.body!.owner;
+    expect(race.filter((r) => r.status === 409).map((r) => r.message)).toEqual(Array(19).fill(`Lock race is held by ${String(winner)}`));
+
+    // The caller's address is the default owner; bad input answers 400.
+    expect(await lock('Acquire', { data: 'mine' })).toMatchObject({ status: 200, body: { owner: '127.0.0.1' } });
+    expect(await lock('Acquire', {})).toMatchObject({ status: 400, message: 'Missing lock name (data)' });
+    expect(await lock('Acquire', { data: 'x', ttl: 'forever' })).toMatchObject({ status: 400, message: 'Invalid ttl' });
+    expect(await lock('Acquire', { data: 'x', wait: '-1' })).toMatchObject({ status: 400, message: 'Invalid wait' });
   });
 });

@@ -5,7 +5,7 @@ import { Broker } from '../../dist/src/core/Broker.js';
 import { defaultSections } from '../../dist/src/config/defaults.js';
 import { createExtensionHost, type ExtensionHost, type ExtensionHostOptions } from '../../dist/src/extensions/ExtensionHost.js';
 import { createLogger } from '../../dist/src/log/Logger.js';
-import { Registry } from '../../dist/src/registry/Registry.js';
+import { Registry, type RegistryOptions } from '../../dist/src/registry/Registry.js';
 import { apiSettings } from '../../dist/src/server/settings.js';
 import { removeDir, tempDir } from '../helpers/broker.js';
 
@@ -18,6 +18,8 @@ export interface InProcessBroker {
   /** A legacy-style call; resolves to the extension's response or rejects with the BrokerError. */
   call(ns: string, method: string, params?: Record<string, string>): Promise<{ status: number; statusMessage: string; contentType: string; body: string }>;
   write(name: string, text: string): void;
+  /** Watchers waiting in core now, whoever opened them. */
+  watchersWaiting(): number;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function inProcessBroker(
   files: Record<string, string>,
   sections: Record<string, Record<string, unknown>>,
   opts: Partial<Omit<ExtensionHostOptions, 'broker' | 'dirs' | 'log'>> = {},
+  registryOpts: Partial<Omit<RegistryOptions, 'journalDir' | 'snapshot'>> = {},
 ): Promise<InProcessBroker> {
   const dir = tempDir('bpbroker-ext-');
   const lib = join(dir, 'lib');
@@ -35,7 +38,7 @@ export async function inProcessBroker(
     writeFileSync(join(lib, name), text);
   };
   for (const [name, text] of Object.entries(files)) write(name, text);
-  const registry = await Registry.open({ journalDir: join(dir, 'journal'), snapshot: { revision: 0, entries: [] } });
+  const registry = await Registry.open({ journalDir: join(dir, 'journal'), snapshot: { revision: 0, entries: [] }, ...registryOpts });
   const all = { ...defaultSections(), ...sections };
   const broker = new Broker(registry, all, apiSettings(all));
   const logs: string[] = [];
@@ -60,6 +63,7 @@ export async function inProcessBroker(
       return r.response;
     },
     write,
+    watchersWaiting: () => registry.watchersWaiting,
     async close() {
       await host.close();
       await registry.close();

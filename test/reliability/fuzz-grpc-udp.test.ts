@@ -44,13 +44,29 @@ const METHODS = [
   '/bpbroker.v1.RegistryService/Get',
   '/bpbroker.v1.RegistryService/Delete',
   '/bpbroker.v1.RegistryService/List',
+  '/bpbroker.v1.RegistryService/KeepAlive',
+  '/bpbroker.v1.RegistryService/Watch',
   '/bpbroker.v1.PingService/Ping',
   '/bpbroker.v1.ExtensionService/Execute',
   '/grpc.health.v1.Health/Check',
 ];
 const BAD = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.DATA_LOSS]);
 
+/** A streaming method's call: its first message or its status, whichever comes first (a watch does not end). */
+function rawStream(path: string, body: Buffer): Promise<{ code: grpc.status; details: string }> {
+  return new Promise((resolve) => {
+    const call = raw.makeServerStreamRequest(path, (x: Buffer) => x, (x: Buffer) => x, body, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+    call.on('data', () => {
+      resolve({ code: grpc.status.OK, details: '' });
+      call.cancel();
+    });
+    call.on('error', (err: grpc.ServiceError) => resolve({ code: err.code, details: err.details }));
+    call.on('end', () => resolve({ code: grpc.status.OK, details: '' }));
+  });
+}
+
 function rawCall(path: string, body: Buffer): Promise<{ code: grpc.status; details: string }> {
+  if (path.endsWith('/Watch')) return rawStream(path, body);
   return new Promise((resolve) => {
     raw.makeUnaryRequest(
       path,

@@ -7,8 +7,8 @@ class MalformedRequest {
 
 /**
  * grpc-js answers a request message it cannot decode with INTERNAL, which reads as a broker bug and hides the
- * client's mistake. Every unary method added to `server` from here on answers INVALID_ARGUMENT instead.
- * (Streaming methods, i.e. reflection, keep grpc-js's handling.)
+ * client's mistake. Every unary and server-streaming method added to `server` from here on answers
+ * INVALID_ARGUMENT instead. (Client-streaming methods, i.e. reflection, keep grpc-js's handling.)
  */
 export function rejectMalformedRequests(server: grpc.Server): void {
   const addService = server.addService.bind(server);
@@ -18,8 +18,9 @@ export function rejectMalformedRequests(server: grpc.Server): void {
     for (const [name, method] of Object.entries(service)) {
       const original = (implementation[name] ?? (method.originalName ? implementation[method.originalName] : undefined)) as
         | grpc.handleUnaryCall<unknown, unknown>
+        | grpc.handleServerStreamingCall<unknown, unknown>
         | undefined;
-      if (method.requestStream || method.responseStream || original === undefined) {
+      if (method.requestStream || original === undefined) {
         def[name] = method;
         continue;
       }
@@ -33,13 +34,16 @@ export function rejectMalformedRequests(server: grpc.Server): void {
           }
         },
       };
-      impl[name] = ((call, callback) => {
-        if (call.request instanceof MalformedRequest) {
-          callback({ code: grpc.status.INVALID_ARGUMENT, details: `Malformed request message: ${call.request.reason}` });
-          return;
-        }
-        original(call, callback);
-      }) satisfies grpc.handleUnaryCall<unknown, unknown>;
+      const refusal = (request: MalformedRequest) => ({ code: grpc.status.INVALID_ARGUMENT, details: `Malformed request message: ${request.reason}` });
+      impl[name] = method.responseStream
+        ? (((call) => {
+            if (call.request instanceof MalformedRequest) call.emit('error', refusal(call.request));
+            else (original as grpc.handleServerStreamingCall<unknown, unknown>)(call);
+          }) satisfies grpc.handleServerStreamingCall<unknown, unknown>)
+        : (((call, callback) => {
+            if (call.request instanceof MalformedRequest) callback(refusal(call.request));
+            else (original as grpc.handleUnaryCall<unknown, unknown>)(call, callback);
+          }) satisfies grpc.handleUnaryCall<unknown, unknown>);
     }
     addService(def as grpc.ServiceDefinition, impl);
   };
