@@ -216,7 +216,7 @@ describe.concurrent.each(PROTOCOLS)('bpclient coordination ($proto)', { timeout:
     expect(once.stdout()).toMatch(new RegExp(`^(put ${name} live\\d+\\n)+$`));
 
     const began = Date.now();
-    expect(await cli(flags, 'service', 'watch', '--name', `${p}never`, '--once', '--wait', '1.5')).toEqual({ code: 1, stdout: '', stderr: 'Fatal error: No change within 1.5 s\n' });
+    expect(await cli(flags, 'service', 'watch', '--name', `${p}never`, '--once', '--wait', '1.5')).toEqual({ code: 1, stdout: '', stderr: 'Fatal error: No change within 1.5 seconds\n' });
     expect(Date.now() - began).toBeGreaterThanOrEqual(1500);
 
   });
