@@ -2,6 +2,7 @@ import { Flags, type Command } from '@oclif/core';
 import { ClientFailure, type ClientContext } from '../client/bpclient.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../client/output.js';
 import { fatal } from './fatal.js';
+import { interruptSignal } from './interrupt.js';
 
 /**
  * Flags every bpclient command takes. Old scripts put them before the command
@@ -57,10 +58,35 @@ export const dataFlag = {
   data: Flags.string({ char: 'd', summary: 'The data: a JSON object is stored as its members, anything else as text (`_str`).' }),
 };
 
+/** `--ttl`, which register, replace and update take. */
+export const ttlFlag = {
+  ttl: Flags.string({
+    summary: 'Lease in seconds (1 to 86400): the entry is deleted when that long passes without a renewal.',
+    description: 'Renew it with `service keepalive`. 0 removes the lease; without --ttl a write keeps the lease the entry has.',
+  }),
+};
+
+/** `--if-revision`, which replace, update and delete take. */
+export const ifRevisionFlag = {
+  'if-revision': Flags.string({
+    summary: "Write only if the entry is at this revision (0: only if it does not exist).",
+    description:
+      "Compare-and-swap: the entry's revision is `revision` in the --raw answer of get or of a write. Otherwise fails with " +
+      '`Fatal error: Revision mismatch: NAME is at revision M` (M is 0 when the entry does not exist) and exit status 1.',
+  }),
+};
+
 /** Examples shared by register, replace and update. */
 export const writeExamples = [
   '<%= config.bin %> --bpbroker 10.0.0.5:20443 <%= command.id %> --name web-1 --data x',
   `<%= config.bin %> --bpbroker $IP:20443 --access-key "$KEY" <%= command.id %> --name web-1 --data '{"ip": "10.0.0.7"}'`,
+  '<%= config.bin %> <%= command.id %> --name web-1 --data x --ttl 10',
+];
+
+/** Examples of replace and update, which also take --if-revision. */
+export const casWriteExamples = [
+  ...writeExamples,
+  `<%= config.bin %> <%= command.id %> --name config --data '{"v": 2}' --if-revision 41`,
 ];
 
 interface ClientFlagValues {
@@ -86,4 +112,20 @@ export async function printResult(cmd: Command, action: Promise<string>): Promis
     throw err;
   }
   if (text !== '') process.stdout.write(text);
+}
+
+/**
+ * Runs a command that goes on until interrupted: SIGINT and SIGTERM end it cleanly (exit 0); its known
+ * failures print as `Fatal error: MESSAGE`, exit 1.
+ */
+export async function runUntilInterrupted(cmd: Command, action: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const interrupt = interruptSignal();
+  try {
+    await action(interrupt.signal);
+  } catch (err) {
+    if (err instanceof ClientFailure) return fatal(cmd, err.message);
+    throw err;
+  } finally {
+    interrupt.dispose();
+  }
 }

@@ -27,27 +27,58 @@ export class ClientFailure extends Error {
 
 export type RegistryOp = 'register' | 'replace' | 'update' | 'get' | 'delete';
 
+export interface RegistryArgs {
+  name?: string | undefined;
+  data?: string | undefined;
+  raw?: boolean | undefined;
+  /** `--ttl`, as typed: a whole number of seconds (the broker checks the range). */
+  ttl?: string | undefined;
+  /** `--if-revision`, as typed. */
+  ifRevision?: string | undefined;
+}
+
 /** `service register|replace|update|get|delete`: the text to print. */
-export async function registryCommand(ctx: ClientContext, op: RegistryOp, args: { name?: string | undefined; data?: string | undefined; raw?: boolean | undefined }): Promise<string> {
+export async function registryCommand(ctx: ClientContext, op: RegistryOp, args: RegistryArgs): Promise<string> {
+  const ttl = wholeNumberArg(args.ttl, 'Invalid ttl', 0xffffffff);
+  const ifRevision = wholeNumberArg(args.ifRevision, 'Invalid if_revision');
+  const name = args.name ?? '';
   const body = await withBroker(ctx, {
     legacy: async (c) => {
-      const name = args.name ?? '';
-      const result = op === 'get' || op === 'delete' ? await c[op](name) : await c[op](name, args.data);
-      return result.response.body;
+      if (op === 'get') return (await c.get(name)).response.body;
+      if (op === 'delete') return (await c.delete(name, { ifRevision })).response.body;
+      return (await c[op](name, args.data, { ttl, ifRevision })).response.body;
     },
     grpc: async (c) => {
       if (op === 'delete') {
-        await c.delete(args.name ?? '');
+        await c.delete(name, { ...(ifRevision !== undefined ? { ifRevision } : {}) });
         return '{"success": true, "message": "Success"}';
       }
-      const entry = op === 'get' ? await c.get(args.name ?? '') : await c[op](args.name ?? '', args.data ?? '');
-      return `{"success": true, "message": "Success", "data": ${entryJson(entry)}}`;
+      if (op === 'get') return entryAnswer(await c.get(name));
+      return entryAnswer(await c[op](name, args.data ?? '', { ...(ttl !== undefined ? { ttl } : {}), ...(ifRevision !== undefined ? { ifRevision } : {}) }));
     },
   });
+  if (op === 'delete' && !args.raw) return '';
+  return entryText(ctx, body, args.raw);
+}
+
+/** What bpclient prints for an entry answer: the entry's data, or with --raw the whole answer. */
+export function entryText(ctx: ClientContext, body: string, raw: boolean | undefined): string {
   const tree = parseBody(body);
-  if (args.raw) return rawText(body, tree);
-  if (op === 'delete') return '';
+  if (raw) return rawText(body, tree);
   return formatRecord(member(tree, 'data') ?? { t: 'obj', members: [] }, ctx.format, ctx.cols);
+}
+
+/** A gRPC entry as the legacy API answers it: success, message, data, then its revision and lease. */
+export function entryAnswer(e: Entry): string {
+  return `{"success": true, "message": "Success", "data": ${entryJson(e)}, "revision": ${e.modRevision}${e.ttl > 0 ? `, "ttl": ${e.ttl}` : ''}}`;
+}
+
+/** A whole-number option as typed; undefined when not given. The broker checks ranges; this only the form. */
+export function wholeNumberArg(text: string | undefined, invalid: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n > max) throw new ClientFailure(invalid);
+  return n;
 }
 
 /** `ping`: the echoed data (or with --raw the whole answer, which also holds the address the broker sees). */
@@ -114,12 +145,13 @@ export async function discoverCommand(args: DiscoverCommandArgs): Promise<{ stdo
   return { stdout: lines.map((l) => `${l}\n`).join(''), ...(warning ? { warning } : {}) };
 }
 
-interface Transports<T> {
+export interface Transports<T> {
   legacy: (c: LegacyClient) => Promise<T>;
   grpc: (c: BrokerGrpcClient) => Promise<T>;
 }
 
-async function withBroker<T>(ctx: ClientContext, run: Transports<T>): Promise<T> {
+/** Runs one action over the protocol the flags chose, with a client that is closed after it. */
+export async function withBroker<T>(ctx: ClientContext, run: Transports<T>): Promise<T> {
   if (!ctx.bpbroker) {
     throw new ClientFailure('No bpbroker address: give --bpbroker HOST:PORT or set BPBROKER (find one with `bpclient discover --name NAME`)');
   }
@@ -157,7 +189,7 @@ async function withBroker<T>(ctx: ClientContext, run: Transports<T>): Promise<T>
   }
 }
 
-function grpcFailure(err: unknown, address: string): Error {
+export function grpcFailure(err: unknown, address: string): Error {
   if (err instanceof ClientFailure) return err;
   const e = err as { code?: number; details?: string; message?: string };
   if (typeof e.code === 'number') {
@@ -199,7 +231,7 @@ function rawText(body: string, tree: PyJson | undefined): string {
 }
 
 /** A gRPC entry as the legacy API shows it: the data members, then the write stamps. */
-function entryJson(e: Entry): string {
+export function entryJson(e: Entry): string {
   const stamps = `"last_write_ip": ${JSON.stringify(e.lastWriteIp)}, "last_write_ts": ${e.lastWriteTs}`;
   const body = e.json.trim();
   return body === '{}' || body === '' ? `{${stamps}}` : `${body.slice(0, -1)}, ${stamps}}`;

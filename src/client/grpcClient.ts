@@ -4,21 +4,29 @@
  * ```ts
  * import { connect } from 'bpbroker';
  * const broker = connect('10.0.0.5:20443', { ca: readFileSync('bpbroker.crt'), accessKey: 'secret' });
- * await broker.register('web-1', { ip: '10.0.0.7', port: 8080 });
- * const entry = await broker.get('web-1');   // entry.json, entry.lastWriteIp, entry.modRevision, ...
+ * await broker.register('web-1', { ip: '10.0.0.7', port: 8080 }, { ttl: 10 });
+ * const entry = await broker.get('web-1');   // entry.json, entry.lastWriteIp, entry.modRevision, entry.ttl, ...
+ * await broker.update('web-1', { port: 8081 }, { ifRevision: entry.modRevision }); // only if nobody wrote since
+ * for await (const batch of broker.watch({ prefix: 'web-' })) console.log(batch.events);
  * broker.close();
  * ```
  * Failed calls reject with grpc-js's ServiceError: `err.code` is a `grpc.status` (NOT_FOUND, ALREADY_EXISTS,
- * INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, DEADLINE_EXCEEDED, ...), `err.details` the message.
+ * INVALID_ARGUMENT, FAILED_PRECONDITION, UNAUTHENTICATED, PERMISSION_DENIED, DEADLINE_EXCEEDED, ...),
+ * `err.details` the message; `currentRevisionOf(err)` reads a refused compare-and-swap's current revision.
  */
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { ExtensionServiceClient, type ExecuteResponse } from '../../generated/bpbroker/v1/extension.js';
 import { PingServiceClient, type PingResponse } from '../../generated/bpbroker/v1/ping.js';
-import { RegistryServiceClient, type Entry, type ListResponse } from '../../generated/bpbroker/v1/registry.js';
+import { RegistryServiceClient, WatchEvent_Type, type Entry, type ListResponse, type WatchEvent } from '../../generated/bpbroker/v1/registry.js';
+import { GRPC_WATCH_IDLE_MS, grpcWatchSource, isTransientGrpcFailure, type GrpcWatchBatch, type WatchTarget } from './grpcWatch.js';
+import { LeaseKeeper, type KeepLeaseOptions } from './leaseKeeper.js';
+import { ResumingWatch, type WatchOptions } from './resumingWatch.js';
+import { RunningTasks } from './runningTasks.js';
 
-export type { Entry, ExecuteResponse, ListResponse, PingResponse };
+export type { Entry, ExecuteResponse, ListResponse, PingResponse, WatchEvent, GrpcWatchBatch, WatchTarget, WatchOptions, KeepLeaseOptions };
+export { WatchEvent_Type as WatchEventType };
 export { status as GrpcStatus } from '@grpc/grpc-js';
 
 export interface GrpcConnectOptions {
@@ -48,13 +56,45 @@ export interface ListOptions extends CallOptions {
   pageToken?: string;
 }
 
+/** Options of Register, Replace and Update. */
+export interface WriteOptions extends CallOptions {
+  /** A lease of this many seconds (1 to 86400): the entry is deleted when it runs out unrenewed; 0 removes it. */
+  ttl?: number;
+  /** Compare-and-swap: write only if the entry is at this revision (its modRevision; 0: only if absent). */
+  ifRevision?: number;
+}
+
+/** Options of Delete. */
+export interface DeleteOptions extends CallOptions {
+  /** Compare-and-swap: delete only if the entry is at this revision. */
+  ifRevision?: number;
+}
+
 export interface BrokerGrpcClient {
-  register(name: string, data: EntryData, opts?: CallOptions): Promise<Entry>;
-  replace(name: string, data: EntryData, opts?: CallOptions): Promise<Entry>;
-  update(name: string, data: EntryData, opts?: CallOptions): Promise<Entry>;
+  /** A refused `ifRevision` rejects with FAILED_PRECONDITION; `currentRevisionOf(err)` is the entry's revision. */
+  register(name: string, data: EntryData, opts?: WriteOptions): Promise<Entry>;
+  replace(name: string, data: EntryData, opts?: WriteOptions): Promise<Entry>;
+  update(name: string, data: EntryData, opts?: WriteOptions): Promise<Entry>;
   get(name: string, opts?: CallOptions): Promise<Entry>;
   /** Resolves to whether the entry existed. */
-  delete(name: string, opts?: CallOptions): Promise<boolean>;
+  delete(name: string, opts?: DeleteOptions): Promise<boolean>;
+  /** Renews the entry's lease: the entry, `ttl` its full TTL. NOT_FOUND when it is absent or holds no lease. */
+  keepAlive(name: string, opts?: CallOptions): Promise<Entry>;
+  /**
+   * Follows one entry or a prefix: batches of changes in revision order, and progress notifications
+   * (`progress`, no events) when nothing changes. After a lost connection (UNAVAILABLE, a broker restart) it
+   * reconnects by itself, with a growing delay, from the last revision it delivered: no change is missed or
+   * repeated. It throws OUT_OF_RANGE (that revision is compacted: read the state with list() and watch from its
+   * revision), RESOURCE_EXHAUSTED (the caller read too slowly) and any failure before the first batch. It ends
+   * when `signal` aborts or on `return()` (a `break` out of `for await`).
+   */
+  watch(target: WatchTarget, opts?: WatchOptions & Pick<CallOptions, 'accessKey'>): ResumingWatch<GrpcWatchBatch>;
+  /**
+   * Renews the entry's lease in the background, every `everyMs` (default a third of its TTL), until stop().
+   * `lost` resolves (and `onLost` is called) when the entry is gone, was created again by someone else, or no
+   * renewal reached the broker for a whole TTL. `ready` resolves with the first renewal's entry.
+   */
+  keepLease(name: string, opts?: KeepLeaseOptions & Pick<CallOptions, 'accessKey'>): LeaseKeeper<Entry>;
   /** One page of entries whose name starts with `prefix`; pass `nextPageToken` back for the next one. */
   list(prefix?: string, opts?: ListOptions): Promise<ListResponse>;
   /** Every entry whose name starts with `prefix`, fetching page after page. */
@@ -63,9 +103,12 @@ export interface BrokerGrpcClient {
   ping(data?: string, opts?: CallOptions): Promise<PingResponse>;
   /** Calls an extension method; `data` is the legacy `data` parameter, `params` any others. */
   execute(namespace: string, method: string, args?: { data?: string; params?: Record<string, string> }, opts?: CallOptions): Promise<ExecuteResponse>;
-  /** Closes the connection; calls still running fail with CANCELLED. */
+  /** Closes the connection; calls still running fail with CANCELLED, watches end and lease keepers stop. */
   close(): void;
 }
+
+/** KeepAlive failures that no retry can fix. */
+const REFUSALS = new Set<unknown>([grpc.status.INVALID_ARGUMENT, grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.UNIMPLEMENTED]);
 
 /** Placeholder SNI name used when dialing an IP address (see tlsSettings). */
 const IP_SNI_PLACEHOLDER = 'bpbroker';
@@ -111,6 +154,7 @@ export function connect(address: string, opts: GrpcConnectOptions = {}): BrokerG
   const ext = new ExtensionServiceClient(address, grpc.credentials.createInsecure(), clientOptions);
 
   const defaultDeadline = opts.deadlineMs ?? 10_000;
+  const running = new RunningTasks();
   const meta = (call: CallOptions | undefined): grpc.Metadata => {
     const m = new grpc.Metadata();
     const key = call?.accessKey ?? opts.accessKey;
@@ -136,12 +180,44 @@ export function connect(address: string, opts: GrpcConnectOptions = {}): BrokerG
     return res.entry;
   };
 
+  /** A write's request: ttl and if_revision only when given (absent and 0 mean different things). */
+  const write = (name: string, data: EntryData, o: WriteOptions | undefined) => ({
+    name,
+    json: text(data),
+    ...(o?.ttl !== undefined ? { ttl: o.ttl } : {}),
+    ...(o?.ifRevision !== undefined ? { ifRevision: o.ifRevision } : {}),
+  });
+
   const client: BrokerGrpcClient = {
-    register: async (name, data, o) => entryOf(await invoke(registry.register.bind(registry), { name, json: text(data) }, o)),
-    replace: async (name, data, o) => entryOf(await invoke(registry.replace.bind(registry), { name, json: text(data) }, o)),
-    update: async (name, data, o) => entryOf(await invoke(registry.update.bind(registry), { name, json: text(data) }, o)),
+    register: async (name, data, o) => entryOf(await invoke(registry.register.bind(registry), write(name, data, o), o)),
+    replace: async (name, data, o) => entryOf(await invoke(registry.replace.bind(registry), write(name, data, o), o)),
+    update: async (name, data, o) => entryOf(await invoke(registry.update.bind(registry), write(name, data, o), o)),
     get: async (name, o) => entryOf(await invoke(registry.get.bind(registry), { name }, o)),
-    delete: async (name, o) => (await invoke(registry.delete.bind(registry), { name }, o)).existed,
+    delete: async (name, o) =>
+      (await invoke(registry.delete.bind(registry), { name, ...(o?.ifRevision !== undefined ? { ifRevision: o.ifRevision } : {}) }, o)).existed,
+    keepAlive: async (name, o) => entryOf(await invoke(registry.keepAlive.bind(registry), { name }, o)),
+    watch(target, o = {}) {
+      // A watch has no deadline: it runs until the caller ends it.
+      const open = (request: Parameters<typeof registry.watch>[0], m: grpc.Metadata) => registry.watch(request, m, {});
+      const w = new ResumingWatch((after) => grpcWatchSource(open, meta(o), target, after), { idleMs: GRPC_WATCH_IDLE_MS, isTransient: isTransientGrpcFailure }, o);
+      return running.add(w);
+    },
+    keepLease(name, o = {}) {
+      return running.add(new LeaseKeeper<Entry>(
+        name,
+        {
+          renew: (timeoutMs) => client.keepAlive(name, { ...(timeoutMs !== undefined ? { deadlineMs: timeoutMs } : {}), ...(o.accessKey !== undefined ? { accessKey: o.accessKey } : {}) }),
+          info: (e) => ({ ttl: e.ttl, createRevision: e.createRevision }),
+          classify: (err) => {
+            const code = (err as { code?: unknown }).code;
+            if (code === grpc.status.NOT_FOUND) return 'gone';
+            return REFUSALS.has(code) ? 'refused' : 'transient';
+          },
+          describe: (err) => (err as { details?: string }).details || (err as Error).message || String(err),
+        },
+        o,
+      ));
+    },
     list: (prefix = '', o) => invoke(registry.list.bind(registry), { prefix, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' }, o),
     async *listAll(prefix = '', o) {
       let pageToken = o?.pageToken ?? '';
@@ -155,6 +231,7 @@ export function connect(address: string, opts: GrpcConnectOptions = {}): BrokerG
     execute: (namespace, method, args = {}, o) =>
       invoke(ext.execute.bind(ext), { namespace, method, params: args.params ?? {}, data: args.data ?? '' }, o),
     close() {
+      running.stopAll();
       registry.close();
       ping.close();
       ext.close();

@@ -37,7 +37,8 @@ function column(record: PyJson, name: string): PyJson | undefined {
   return member(record, name);
 }
 
-function pick(record: PyJson, cols: string[]): PyJson {
+/** The record with only the given columns (a record that is not an object is one column named `data`). */
+export function pick(record: PyJson, cols: string[]): PyJson {
   return { t: 'obj', members: cols.flatMap((c): [string, PyJson][] => {
     const v = column(record, c);
     return v === undefined ? [] : [[c, v]];

@@ -174,3 +174,21 @@ export function member(node: PyJson | undefined, key: string): PyJson | undefine
   if (node?.t !== 'obj') return undefined;
   return node.members.find(([k]) => k === key)?.[1];
 }
+
+/** Compact JSON text of a tree (no whitespace; numbers as written; strings as JSON.stringify writes them). */
+export function compactJson(node: PyJson): string {
+  switch (node.t) {
+    case 'obj':
+      return `{${node.members.map(([k, v]) => `${JSON.stringify(k)}:${compactJson(v)}`).join(',')}}`;
+    case 'arr':
+      return `[${node.items.map(compactJson).join(',')}]`;
+    case 'str':
+      return JSON.stringify(node.v);
+    case 'num':
+      return node.lexeme;
+    case 'bool':
+      return node.v ? 'true' : 'false';
+    case 'null':
+      return 'null';
+  }
+}

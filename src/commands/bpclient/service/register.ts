@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { clientContext, clientFlags, printResult, rawFlag, nameFlag, dataFlag, writeExamples } from '../../../cli/clientFlags.js';
+import { clientContext, clientFlags, printResult, rawFlag, nameFlag, dataFlag, writeExamples, ttlFlag } from '../../../cli/clientFlags.js';
 import { registryCommand } from '../../../client/bpclient.js';
 
 export default class ServiceRegister extends Command {
@@ -10,11 +10,12 @@ export default class ServiceRegister extends Command {
     ...clientFlags,
     ...nameFlag,
     ...dataFlag,
+    ...ttlFlag,
     ...rawFlag,
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ServiceRegister);
-    await printResult(this, registryCommand(clientContext(flags), 'register', { name: flags.name, data: flags.data, raw: flags.raw }));
+    await printResult(this, registryCommand(clientContext(flags), 'register', { name: flags.name, data: flags.data, raw: flags.raw, ttl: flags.ttl }));
   }
 }

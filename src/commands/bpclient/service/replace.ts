@@ -1,20 +1,22 @@
 import { Command } from '@oclif/core';
-import { clientContext, clientFlags, printResult, rawFlag, nameFlag, dataFlag, writeExamples } from '../../../cli/clientFlags.js';
+import { clientContext, clientFlags, printResult, rawFlag, nameFlag, dataFlag, casWriteExamples, ttlFlag, ifRevisionFlag } from '../../../cli/clientFlags.js';
 import { registryCommand } from '../../../client/bpclient.js';
 
 export default class ServiceReplace extends Command {
   static override summary = "Create or overwrite a registry entry: the new data replaces the old entirely.";
   static override description = "Prints the stored entry, as register does.";
-  static override examples = writeExamples;
+  static override examples = casWriteExamples;
   static override flags = {
     ...clientFlags,
     ...nameFlag,
     ...dataFlag,
+    ...ttlFlag,
+    ...ifRevisionFlag,
     ...rawFlag,
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ServiceReplace);
-    await printResult(this, registryCommand(clientContext(flags), 'replace', { name: flags.name, data: flags.data, raw: flags.raw }));
+    await printResult(this, registryCommand(clientContext(flags), 'replace', { name: flags.name, data: flags.data, raw: flags.raw, ttl: flags.ttl, ifRevision: flags['if-revision'] }));
   }
 }
