@@ -24,9 +24,11 @@ export interface RunningBroker {
 }
 
 /** Starts the real broker as a child process on 127.0.0.1 and a free port; resolves once it is ready. */
-export async function startBroker(opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; listenIp?: string; readyTimeoutMs?: number } = {}): Promise<RunningBroker> {
+export async function startBroker(
+  opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; listenIp?: string; readyTimeoutMs?: number; /** Default: a free one. */ port?: number } = {},
+): Promise<RunningBroker> {
   const home = opts.home ?? tempDir();
-  const proc = spawn(process.execPath, [BPBROKER, 'start', '--port', '0', '--listen-ip', opts.listenIp ?? '127.0.0.1', ...(opts.args?.includes('--log-level') ? [] : ['--log-level', 'warn']), ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [BPBROKER, 'start', '--port', String(opts.port ?? 0), '--listen-ip', opts.listenIp ?? '127.0.0.1', ...(opts.args?.includes('--log-level') ? [] : ['--log-level', 'warn']), ...(opts.args ?? [])], {
     env: { ...process.env, BPBROKER_HOME: home, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

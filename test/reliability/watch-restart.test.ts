@@ -4,13 +4,11 @@
  * iterables, and bpclient service watch over both protocols) sees exactly 1..N, in order: resuming from the
  * last revision it received loses nothing and repeats nothing.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import { connect } from '../../src/client/grpcClient.js';
 import { LegacyClient } from '../../src/client/legacyClient.js';
 import { spawnBpclient } from '../bpclient/harness.js';
-import { BPBROKER, removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
-import { track } from '../helpers/children.js';
+import { removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 
 const N = 300;
@@ -21,36 +19,6 @@ afterAll(async () => {
   await broker?.stop('SIGKILL');
   removeDir(home);
 });
-
-/** The broker again, on the same port and home (startBroker always takes a free port). */
-async function startOn(port: number): Promise<RunningBroker> {
-  const proc = track(
-    spawn(process.execPath, [BPBROKER, 'start', '--port', String(port), '--listen-ip', '127.0.0.1', '--log-level', 'warn'], {
-      env: { ...process.env, BPBROKER_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  await waitFor(() => {
-    if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}: ${err}`);
-    return /ready on port/.test(out);
-  }, 30_000, 20, 'the broker to start again');
-  return {
-    port,
-    home,
-    proc,
-    stdout: () => out,
-    stderr: () => err,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
-}
 
 it('watchers see every numbered update exactly once, in order, across a graceful restart and a crash', { timeout: 240_000 }, async () => {
   broker = await startBroker({ home });
@@ -99,11 +67,11 @@ it('watchers see every numbered update exactly once, in order, across a graceful
     if (i === 1) await waitFor(() => seen.grpc.length > 0 && seen.legacy.length > 0 && clis.every((c) => c.stdout() !== ''), 30_000, 20, 'every watcher to connect');
     if (i === N / 3) {
       await broker.stop('SIGTERM');
-      broker = await startOn(port);
+      broker = await startBroker({ home, port });
     }
     if (i === (2 * N) / 3) {
       await broker.stop('SIGKILL');
-      broker = await startOn(port);
+      broker = await startBroker({ home, port });
     }
   }
 
