@@ -100,6 +100,8 @@ export class Watcher {
 export class WatchHub {
   private readonly byName = new Map<string, Set<Watcher>>();
   private readonly byPrefix = new Set<Watcher>();
+  /** Changes whose watchers wake on the next turn. */
+  private readonly pending: RegistryEvent[] = [];
 
   constructor(readonly history: History) {}
 
@@ -109,12 +111,28 @@ export class WatchHub {
     return new Watcher(this, filter, Math.min(after, this.history.lastRevision));
   }
 
-  /** Called for every durable change, after the history has it. */
+  /**
+   * Called for every durable change, after the history has it. The watchers wake on the next turn of the
+   * event loop, not at once: the writer's own answer goes out first, however many watchers there are, and the
+   * changes of one turn wake each watcher once.
+   */
   publish(event: RegistryEvent): void {
-    const named = this.byName.get(event.name);
-    if (named) for (const w of named) w.notify();
-    for (const w of this.byPrefix) if (event.name.startsWith((w.filter as { prefix: string }).prefix)) w.notify();
+    this.pending.push(event);
+    if (this.pending.length === 1) setImmediate(this.wakeAll);
   }
+
+  private readonly wakeAll = (): void => {
+    const events = this.pending.splice(0);
+    for (const event of events) {
+      const named = this.byName.get(event.name);
+      if (named) for (const w of named) w.notify();
+    }
+    if (this.byPrefix.size === 0) return;
+    for (const w of this.byPrefix) {
+      const prefix = (w.filter as { prefix: string }).prefix;
+      if (events.some((e) => e.name.startsWith(prefix))) w.notify();
+    }
+  };
 
   /** A watcher is waiting for a change (or no longer). */
   waiting(w: Watcher, on: boolean): void {
