@@ -104,19 +104,19 @@ describe.concurrent.each(PROTOCOLS)('bpclient coordination ($proto)', { timeout:
 
   it('keepalive renews once and prints the entry as get does; absent or lease-less entries fail', async () => {
     const name = `${p}ka1`;
-    await cli(flags, 'service', 'register', '--name', name, '--data', '{"ip":"10.0.0.7"}', '--ttl', '30');
+    await cli(flags, 'service', 'register', '--name', name, '--data', '{"ip":"10.0.0.7"}', '--ttl', '600');
     const once = await cli(flags, 'service', 'keepalive', '--name', name);
     expect(once.code).toBe(0);
     expect(stampsAsTs(once.stdout)).toBe('{"ip": "10.0.0.7", "last_write_ip": "127.0.0.1", "last_write_ts": TS}\n');
-    expect((await cli(flags, 'service', 'keepalive', '--name', name, '--raw')).stdout).toMatch(/^\{"success": true, "message": "Success", "data": \{.*\}, "revision": \d+, "ttl": 30\}\n$/);
+    expect((await cli(flags, 'service', 'keepalive', '--name', name, '--raw')).stdout).toMatch(/^\{"success": true, "message": "Success", "data": \{.*\}, "revision": \d+, "ttl": 600\}\n$/);
     expect((await cli([...flags, '--cols', 'ip'], 'service', 'keepalive', '--name', name)).stdout).toBe('10.0.0.7\n');
     expect(await cli(flags, 'service', 'keepalive', '--name', `${p}ka-absent`)).toEqual({ code: 1, stdout: '', stderr: `Fatal error: Entry '${p}ka-absent' not found\n` });
     await cli(flags, 'service', 'register', '--name', `${p}ka-nolease`, '--data', 'x');
     expect(await cli(flags, 'service', 'keepalive', '--name', `${p}ka-nolease`)).toEqual({ code: 1, stdout: '', stderr: `Fatal error: Entry '${p}ka-nolease' not found\n` });
-    expect(await cli(flags, 'service', 'keepalive', '--name', name, '--every', '30')).toEqual({
+    expect(await cli(flags, 'service', 'keepalive', '--name', name, '--every', '600')).toEqual({
       code: 1,
       stdout: '',
-      stderr: "Fatal error: --every 30 is not shorter than the lease's TTL (30 seconds): the lease would run out between renewals\n",
+      stderr: "Fatal error: --every 600 is not shorter than the lease's TTL (600 seconds): the lease would run out between renewals\n",
     });
   });
 
@@ -150,7 +150,7 @@ describe.concurrent.each(PROTOCOLS)('bpclient coordination ($proto)', { timeout:
   it('SIGINT and SIGTERM end keepalive --every with exit 0', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const name = `${p}ka-${signal}`;
-      await cli(flags, 'service', 'register', '--name', name, '--data', 'x', '--ttl', '30');
+      await cli(flags, 'service', 'register', '--name', name, '--data', 'x', '--ttl', '600');
       const keeper = live(flags, 'service', 'keepalive', '--name', name, '--every', '10');
       await waitFor(() => keeper.stdout() === 'x\n', 20_000, 20, 'the first renewal');
       keeper.proc.kill(signal);
