@@ -45,6 +45,17 @@ export function memoryOf(pid) {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux; clock ticks of 10 ms). */
+export function cpuOf(pid) {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 /**
  * Spawns a process and resolves once `ready` matches its stdout (or stderr), with the match and the time
  * from spawn to ready. Rejects if it exits first or takes longer than `timeoutMs`.
