@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick] [-- --out FILE] [-- --only ID,ID]`: every scenario of the performance issue side
-// by side in one run, printed as a table of ratios with absolute figures, and written as JSON.
+// by side in one run, printed as a table of ratios with absolute figures, and written as JSON. `--only` takes
+// scenario ids, or `coordination` for the watch and lease scenarios (bench/lib/coordination.mjs).
 // Servers run in child processes; the load generator runs here. All share the machine's cores.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { seedRegistry, entryData } from './lib/seed.mjs';
 import { startEtcd } from './lib/etcd.mjs';
 import { extensionSupport, installBenchExtension } from './lib/extension.mjs';
 import { formatTable } from './lib/report.mjs';
-import { coordinationScenarios } from './lib/coordination.mjs';
+import { COORDINATION_IDS, coordinationScenarios } from './lib/coordination.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,7 +29,8 @@ const QUICK = args.quick;
 const cfg = QUICK
   ? { warmMs: 300, roundMs: 1000, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 2_000 }
   : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5, leases: 10_000 };
-const only = args.only ? new Set(args.only.split(',')) : undefined;
+const GROUPS = { coordination: COORDINATION_IDS };
+const only = args.only ? new Set(args.only.split(',').flatMap((id) => GROUPS[id] ?? [id])) : undefined;
 const wanted = (id) => !only || only.has(id);
 
 const median = (xs) => {
