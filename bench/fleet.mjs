@@ -126,8 +126,10 @@ function watchGrpc({ port, filters, after, channels }) {
  * answer framed by its Content-Length, as a small client in any language would. (Node's own http client costs
  * this process about half a millisecond per answer and re-poll: with a thousand pollers in one process that,
  * not the broker, would set the figure.) A poller receives the event when the answer's last byte arrives.
+ * Polls wait the longest the broker allows (300 s), so that a thousand idle polls do not all time out and
+ * re-poll in the middle of another side's round.
  */
-function watchHttps({ port, filters, after, waitSecs = 30 }) {
+function watchHttps({ port, filters, after, waitSecs = 300 }) {
   let started = 0;
   watchers = filters.map((filter) => {
     const w = { revision: after ?? 0, at: 0 };
