@@ -83,7 +83,7 @@ switch (scenario) {
   }
   case 'slow-watcher': {
     const stuck = await startFleet({ mode: 'watch-grpc', port: b.port, filters: [{ prefix: '' }], channels: 1 });
-    stuck.freeze();
+    await stuck.freeze();
     r = await closedLoop({ call: () => rpc.unary('register', { name: `n-${seq++}`, json }), concurrency: 64, durationMs });
     await stuck.kill();
     break;

@@ -255,9 +255,11 @@ async function slowWatcher({ sideBySide, record, log, broker, release }) {
       label: 'a watcher that never reads',
       run: async (ms) => {
         const stuck = await startFleet({ mode: 'watch-grpc', port: s.b.port, filters: [{ prefix: '' }], channels: 1 });
-        stuck.freeze();
+        await stuck.freeze();
         try {
-          return await withCpu(s.b.pid, [], () => closedLoop({ call: register, concurrency: WRITERS, durationMs: ms }));
+          const r = await withCpu(s.b.pid, [], () => closedLoop({ call: register, concurrency: WRITERS, durationMs: ms }));
+          // What the broker sent it that it never read: proof that it was sent events and read none of them.
+          return { ...r, unreadBytes: stuck.unreadBytes() };
         } finally {
           await stuck.kill();
         }
@@ -267,9 +269,11 @@ async function slowWatcher({ sideBySide, record, log, broker, release }) {
   ]);
   s.rpc.close();
   await release(s.b);
+  const r = sides[0].rounds;
   record('slow-watcher', `durable Register at ${WRITERS} clients: a watcher of every entry that never reads vs none`, sides, {
     ratio: { value: sides[0].rps / sides[1].rps, of: 'with the stuck watcher / without' },
     target: 0.9,
+    note: `the stopped watcher's socket held ${Math.round(median(r.map((x) => x.unreadBytes))).toLocaleString('en-US')} unread bytes at the end of a round (median); broker ${median(r.map((x) => x.brokerCores))} cores with it vs ${median(sides[1].rounds.map((x) => x.brokerCores))} without`,
   });
 }
 

@@ -1,7 +1,7 @@
 // The bench's side of bench/fleet.mjs: starts a fleet of clients in a child process and talks to it over IPC.
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from './procs.mjs';
+import { ROOT, stateOf, unreadBytesOf } from './procs.mjs';
 
 /** The monotonic clock the fleet reads too, in milliseconds. */
 export const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -60,7 +60,16 @@ export async function startFleet(config, { timeoutMs = 60_000 } = {}) {
     /** Keepers: renew (or stop renewing). */
     keep: (on) => ask({ type: 'keep', on }),
     /** The process stops dead: its connections stay open and nothing on them is read any more. */
-    freeze: () => proc.kill('SIGSTOP'),
+    async freeze() {
+      proc.kill('SIGSTOP');
+      const t0 = performance.now();
+      while (stateOf(proc.pid) !== 'T') {
+        if (performance.now() - t0 > 5000) throw failed(`not stopped by SIGSTOP (state ${stateOf(proc.pid)})`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+    /** Bytes that arrived on its sockets and were not read (of a stopped fleet: everything sent since it stopped, up to the buffers). */
+    unreadBytes: () => unreadBytesOf(proc.pid),
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill('SIGCONT');

@@ -12,6 +12,7 @@ interface Side {
   errors?: number;
   readyMs?: number;
   rssMb?: number;
+  rounds?: { unreadBytes?: number }[];
 }
 interface Result {
   id: string;
@@ -66,6 +67,12 @@ describe('npm run bench -- --quick', () => {
           expect(Number.isFinite(s.p99) && s.p99! >= 0, `${r.id} p99`).toBe(true);
           expect(s.errors, `${r.id}: deliveries missing`).toBe(0);
         }
+      }
+      // The watcher that never reads was stopped with events sent to it: they sit unread in its socket.
+      if (r.id === 'slow-watcher') {
+        const rounds = r.sides?.[0]?.rounds ?? [];
+        expect(rounds.length).toBeGreaterThan(0);
+        for (const round of rounds) expect(round.unreadBytes, 'unread bytes of the stopped watcher').toBeGreaterThan(0);
       }
     }
   }, 240_000);
