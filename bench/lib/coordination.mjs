@@ -106,7 +106,7 @@ async function watchDelivery({ sideBySide, record, log, own, release, broker }) 
     record(`watch-delivery-${suffix}`, `one write delivered to ${s.label}: delay from sending the write to each watcher's receipt`, [s], {
       unit: 'writes/s',
       maxP99: 50,
-      note: `${all.length.toLocaleString('en-US')} deliveries of ${r.reduce((a, x) => a + x.writes, 0).toLocaleString('en-US')} writes, ${s.errors} missing; p50/p99 of all deliveries, from sending the write: ${ms(s.p50)}/${ms(s.p99)} ms (max ${ms(s.max)}; p99 per round ${r.map((x) => ms(x.p99)).join(', ')}); after the writer had its answer: p50 ${ms(median(r.map((x) => x.afterAckP50)))}, p99 ${ms(median(r.map((x) => x.afterAckP99)))} ms; the write's own answer: p50 ${ms(median(r.map((x) => x.writeP50)))}, p99 ${ms(median(r.map((x) => x.writeP99)))} ms; broker ${median(r.map((x) => x.brokerCores))} cores, watchers' process ${median(r.map((x) => x.fleetCores))} cores`,
+      note: `${all.length.toLocaleString('en-US')} deliveries of ${r.reduce((a, x) => a + x.writes, 0).toLocaleString('en-US')} writes, ${s.errors} missing; p50/p99 of all deliveries, from sending the write: ${ms(s.p50)}/${ms(s.p99)} ms (max ${ms(s.max)}; p99 per round ${r.map((x) => ms(x.p99)).join(', ')}); after the writer had its answer: p50 ${ms(median(r.map((x) => x.afterAckP50)))}, p99 ${ms(median(r.map((x) => x.afterAckP99)))} ms; the write's own answer: p50 ${ms(median(r.map((x) => x.writeP50)))}, p99 ${ms(median(r.map((x) => x.writeP99)))} ms; broker ${median(r.map((x) => x.brokerCores))} cores (${ms(cpuMs(r, (x) => x.rps))} ms of CPU per write and its ${WATCHERS} deliveries), watchers' process ${median(r.map((x) => x.fleetCores))} cores`,
     });
   }
 }
@@ -236,7 +236,7 @@ async function leases({ cfg, sideBySide, record, log, own, release, broker }) {
   record('leases', `durable Register at ${WRITERS} clients: ${count.toLocaleString('en-US')} leased entries kept alive vs as many without leases`, sides, {
     ratio: { value: sides[0].rps / sides[1].rps, of: 'with leases / without' },
     target: 0.8,
-    note: `${kept.renewals.toLocaleString('en-US')} renewals in all (${count / (everyMs / 1000)}/s while the leased side ran), ${kept.notFound} found no lease, ${kept.errors} failed; broker ${median(r.map((x) => x.brokerCores))} cores with leases vs ${median(sides[1].rounds.map((x) => x.brokerCores))} without, keeper's process ${median(r.map((x) => x.fleetCores))} cores`,
+    note: `${kept.renewals.toLocaleString('en-US')} renewals in all (${count / (everyMs / 1000)}/s while the leased side ran), ${kept.notFound} found no lease, ${kept.errors} failed; broker ${median(r.map((x) => x.brokerCores))} cores with leases vs ${median(sides[1].rounds.map((x) => x.brokerCores))} without (CPU per call: ${cpuMs(r, (x) => x.rps + count / (everyMs / 1000)).toFixed(2)} ms per write or renewal vs ${cpuMs(sides[1].rounds, (x) => x.rps).toFixed(2)} ms per write), keeper's process ${median(r.map((x) => x.fleetCores))} cores`,
   });
 }
 
@@ -287,6 +287,9 @@ async function inParallel(count, concurrency, fn) {
 }
 
 const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+
+/** The broker's CPU time per operation, in ms: the median over rounds, `perSecond(round)` operations a second. */
+const cpuMs = (rounds, perSecond) => median(rounds.map((x) => (x.brokerCores * 1000) / perSecond(x)));
 
 function median(xs) {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
