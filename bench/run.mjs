@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick] [-- --out FILE] [-- --only ID,ID]`: every scenario of the performance issue side
-// by side in one run, printed as a table of ratios with absolute figures, and written as JSON.
+// by side in one run, printed as a table of ratios with absolute figures, and written as JSON. `--only` takes
+// scenario ids, or `coordination` for the watch and lease scenarios (bench/lib/coordination.mjs).
 // Servers run in child processes; the load generator runs here. All share the machine's cores.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { seedRegistry, entryData } from './lib/seed.mjs';
 import { startEtcd } from './lib/etcd.mjs';
 import { extensionSupport, installBenchExtension } from './lib/extension.mjs';
 import { formatTable } from './lib/report.mjs';
+import { COORDINATION_IDS, coordinationScenarios } from './lib/coordination.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,9 +27,10 @@ const { values: args } = parseArgs({
 
 const QUICK = args.quick;
 const cfg = QUICK
-  ? { warmMs: 300, roundMs: 1000, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1 }
-  : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5 };
-const only = args.only ? new Set(args.only.split(',')) : undefined;
+  ? { warmMs: 300, roundMs: 1000, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 2_000 }
+  : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5, leases: 10_000 };
+const GROUPS = { coordination: COORDINATION_IDS };
+const only = args.only ? new Set(args.only.split(',').flatMap((id) => GROUPS[id] ?? [id])) : undefined;
 const wanted = (id) => !only || only.has(id);
 
 const median = (xs) => {
@@ -74,8 +77,13 @@ const skip = (id, title, reason) => {
   log(`  skipped ${id}: ${reason}`);
 };
 
-function record(id, title, sides, { ratio, target, unit = 'req/s', note } = {}) {
+/** `maxP99`: a latency target instead of a ratio; met when every side's p99 (ms) is below it. */
+function record(id, title, sides, { ratio, target, unit = 'req/s', note, maxP99 } = {}) {
   const r = { id, title, unit, sides, note };
+  if (maxP99 !== undefined) {
+    r.targetP99Ms = maxP99;
+    r.met = sides.every((s) => s.p99 < maxP99);
+  }
   if (ratio) {
     r.ratio = ratio.value;
     r.ratioOf = ratio.of;
@@ -86,7 +94,7 @@ function record(id, title, sides, { ratio, target, unit = 'req/s', note } = {}) 
   }
   results.push(r);
   const fig = sides.map((s) => `${s.label} ${fmt(s.rps)} ${unit}`).join(', ');
-  log(`  ${id}: ${fig}${ratio ? `, ratio ${ratio.value.toFixed(2)}` : ''}`);
+  log(`  ${id}: ${fig}${ratio ? `, ratio ${ratio.value.toFixed(2)}` : ''}${maxP99 !== undefined ? `, p99 ${sides.map((s) => s.p99.toFixed(1)).join('/')} ms` : ''}`);
 }
 
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
@@ -282,6 +290,9 @@ async function main() {
         });
       }
     }
+
+    // --- watches and leases ----------------------------------------------------------------------------------
+    await coordinationScenarios({ wanted, cfg, sideBySide, record, log, cert, servers });
   } finally {
     for (const s of servers.reverse()) await s.stop().catch(() => {});
     cleanupHomes();

@@ -1,7 +1,7 @@
 // Child processes the bench drives: the real broker, the bare baselines and etcd. Each runs in its own
 // process so that a server never shares an event loop with the load generator.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,43 @@ export function memoryOf(pid) {
   } catch {
     return { rssMb: NaN, peakMb: NaN };
   }
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux; clock ticks of 10 ms). */
+export function cpuOf(pid) {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The state letter of a process from /proc (R running, S sleeping, T stopped, ...). */
+export function stateOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes received by a process's TCP sockets that it has not read yet (rx_queue in /proc/net/tcp{,6}). */
+export function unreadBytesOf(pid) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }));
+    if (m) inodes.add(m[1]);
+  }
+  let bytes = 0;
+  for (const table of ['tcp', 'tcp6']) {
+    for (const row of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/);
+      if (f.length > 9 && inodes.has(f[9])) bytes += Number.parseInt(f[4].split(':')[1], 16);
+    }
+  }
+  return bytes;
 }
 
 /**

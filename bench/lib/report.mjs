@@ -25,6 +25,10 @@ export function formatTable(report) {
       ]);
       continue;
     }
+    if (r.targetP99Ms !== undefined) {
+      rows.push([r.id, `p99 ${ms(Math.max(...r.sides.map((s) => s.p99)))} ms`, `p99 < ${r.targetP99Ms} ms`, r.met ? 'yes' : 'NO', r.sides.map((s) => figure(s, r.unit)).join('; ')]);
+      continue;
+    }
     rows.push([
       r.id,
       r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}×`,

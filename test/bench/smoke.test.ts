@@ -8,8 +8,11 @@ import { ROOT } from '../helpers/broker.js';
 interface Side {
   label: string;
   rps?: number;
+  p99?: number;
+  errors?: number;
   readyMs?: number;
   rssMb?: number;
+  rounds?: { unreadBytes?: number }[];
 }
 interface Result {
   id: string;
@@ -41,7 +44,9 @@ describe('npm run bench -- --quick', () => {
     expect(stderr).toContain('share');
     const report = JSON.parse(readFileSync(out, 'utf8')) as { results: Result[] };
     const ids = report.results.map((r) => r.id);
-    for (const id of ['https-get', 'grpc-get', 'register-1', 'update-1', 'register-64', 'update-64', 'discovery', 'extension', 'startup', 'big-writes']) {
+    const expected = ['https-get', 'grpc-get', 'register-1', 'update-1', 'register-64', 'update-64', 'discovery', 'extension', 'startup', 'big-writes'];
+    expected.push('watch-delivery-grpc', 'watch-delivery-https', 'watch-writes', 'leases', 'slow-watcher');
+    for (const id of expected) {
       expect(ids, id).toContain(id);
     }
     for (const r of report.results) {
@@ -56,6 +61,19 @@ describe('npm run bench -- --quick', () => {
         expect(Number.isFinite(value) && value > 0, `${r.id} ${s.label}`).toBe(true);
       }
       if (r.ratio !== undefined) expect(Number.isFinite(r.ratio), r.id).toBe(true);
+      // Delivery rows: every write reached every watcher, and the delay has a figure.
+      if (r.id.startsWith('watch-delivery-')) {
+        for (const s of r.sides ?? []) {
+          expect(Number.isFinite(s.p99) && s.p99! >= 0, `${r.id} p99`).toBe(true);
+          expect(s.errors, `${r.id}: deliveries missing`).toBe(0);
+        }
+      }
+      // The watcher that never reads was stopped with events sent to it: they sit unread in its socket.
+      if (r.id === 'slow-watcher') {
+        const rounds = r.sides?.[0]?.rounds ?? [];
+        expect(rounds.length).toBeGreaterThan(0);
+        for (const round of rounds) expect(round.unreadBytes, 'unread bytes of the stopped watcher').toBeGreaterThan(0);
+      }
     }
   }, 240_000);
 });
