@@ -30,7 +30,14 @@ const cfg = QUICK
   ? { warmMs: 300, roundMs: 1000, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 2_000 }
   : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5, leases: 10_000 };
 const GROUPS = { coordination: COORDINATION_IDS };
+const IDS = ['https-get', 'grpc-get', 'writes', 'etcd', 'discovery', 'extension', 'startup', 'big-writes', ...COORDINATION_IDS];
 const only = args.only ? new Set(args.only.split(',').flatMap((id) => GROUPS[id] ?? [id])) : undefined;
+for (const id of only ?? []) {
+  if (!IDS.includes(id)) {
+    process.stderr.write(`Unknown scenario '${id}': expected one of ${[...IDS, ...Object.keys(GROUPS)].join(', ')}\n`);
+    process.exit(2);
+  }
+}
 const wanted = (id) => !only || only.has(id);
 
 const median = (xs) => {
