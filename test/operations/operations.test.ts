@@ -15,6 +15,11 @@ import { waitFor } from '../helpers/wait.js';
 import { metricValue } from './metricsText.js';
 
 const ADMIN_KEY = 'op-key-7f3a9c';
+// Slow outlasts its time limit on purpose (the sleep is the fault).
+const EXTENSION = `export function Ok() { return 'ok'; }
+export function Boom() { throw new Error('kaput'); }
+export async function Slow() { await new Promise((r) => setTimeout(r, 3000)); }
+`;
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 
 let b: RunningBroker;
@@ -23,7 +28,9 @@ let client: BrokerGrpcClient;
 beforeAll(async () => {
   const home = tempDir();
   mkdirSync(join(home, 'etc'));
-  writeFileSync(join(home, 'etc', 'bpbroker.json'), JSON.stringify({ api: { admin_key: ADMIN_KEY } }));
+  mkdirSync(join(home, 'lib'));
+  writeFileSync(join(home, 'lib', 'opsext.mjs'), EXTENSION);
+  writeFileSync(join(home, 'etc', 'bpbroker.json'), JSON.stringify({ api: { admin_key: ADMIN_KEY }, opsext: { _timeout_secs: 0.5 } }));
   b = await startBroker({ home, args: ['--log-level', 'debug'] });
   client = connect(`127.0.0.1:${b.port}`, { insecureSkipVerify: true });
 });
@@ -45,6 +52,7 @@ describe('/_health and /_ready', () => {
     expect(health.status).toBe(200);
     expect(health.json).toEqual({ status: 'ok' });
     expect(health.headers['cache-control']).toBe('no-store');
+    expect((await call(b.port, '/_health', { method: 'HEAD' })).status).toBe(200);
     const ready = await call(b.port, '/_ready', { method: 'GET' });
     expect(ready.status).toBe(200);
     expect(ready.json).toEqual({ status: 'ready' });
@@ -148,6 +156,39 @@ describe('/_metrics with api.admin_key set', () => {
     await waitFor(async () => metricValue(await metrics(), 'bpbroker_snapshot_duration_seconds_count') > 0, 10_000, 50, 'a snapshot timed');
   });
 });
+
+describe('extension metrics', () => {
+  it('count calls, errors, timeouts and reloads by namespace and method', async () => {
+    const ext = (method: string) => ({ namespace: 'opsext', method });
+    const before = await metrics();
+    expect((await call(b.port, '/opsext/Ok/')).text).toBe('ok');
+    expect((await client.execute('opsext', 'Ok')).body).toBe('ok');
+    expect((await call(b.port, '/opsext/Boom/')).status).toBe(500);
+    expect((await call(b.port, '/opsext/Slow/')).status).toBe(504);
+    const after = await metrics();
+    const delta = (name: string, labels: Record<string, string>) => metricValue(after, name, labels) - metricValue(before, name, labels);
+    expect(delta('bpbroker_extension_calls_total', ext('Ok'))).toBe(2);
+    expect(delta('bpbroker_extension_errors_total', ext('Ok'))).toBe(0);
+    expect(delta('bpbroker_extension_errors_total', ext('Boom'))).toBe(1);
+    expect(delta('bpbroker_extension_errors_total', ext('Slow'))).toBe(1);
+    expect(delta('bpbroker_extension_timeouts_total', ext('Slow'))).toBe(1);
+    expect(delta('bpbroker_requests_total', { protocol: 'legacy', ...ext('Ok'), status: '200' })).toBe(1);
+    expect(delta('bpbroker_requests_total', { protocol: 'grpc', ...ext('Ok'), status: 'OK' })).toBe(1);
+    expect(delta('bpbroker_requests_total', { protocol: 'legacy', ...ext('Slow'), status: '504' })).toBe(1);
+    expect(metricValue(after, 'bpbroker_extension_reloads_total', { namespace: 'opsext', result: 'ok' })).toBe(1);
+    expect(metricValue(after, 'bpbroker_extensions_loaded')).toBe(1);
+
+    // A broken version: counted as a failed reload, the last good one still serves.
+    writeFileSync(join(b.home, 'lib', 'opsext.mjs'), 'export function Ok( {');
+    await waitFor(async () => metricValue(await metrics(), 'bpbroker_extension_reloads_total', { namespace: 'opsext', result: 'failed' }) === 1, 20_000, 100, 'a failed reload counted');
+    expect(metricValue(await metrics(), 'bpbroker_extensions_loaded')).toBe(1);
+    expect((await ready()).status).toBe(200);
+  });
+});
+
+async function ready() {
+  return call(b.port, '/_ready', { method: 'GET' });
+}
 
 describe('/_ready follows the storage', () => {
   it('turns 503 with the reason while the journal cannot be written, and 200 again once it can', async () => {
