@@ -24,6 +24,8 @@ export function defaultSections(): Sections {
       idle_timeout_secs: 30,
       request_timeout_secs: 60,
       response_timeout_secs: 30,
+      // Bearer token of GET /_metrics; empty: only loopback clients may read the metrics.
+      admin_key: '',
     },
     grpc: { listen_port: 0, max_concurrent_streams: 100 },
     // Watches: the events of the last revisions, kept across restarts, within both limits.

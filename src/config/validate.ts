@@ -29,6 +29,7 @@ const RULES: Record<string, Record<string, Rule>> = {
     idle_timeout_secs: positive,
     request_timeout_secs: positive,
     response_timeout_secs: positive,
+    admin_key: string,
   },
   grpc: { listen_port: integer(0, 65535), max_concurrent_streams: integer(1, 2 ** 31 - 1) },
   registry: { history_revisions: integer(1, 2 ** 31), history_bytes: integer(1024, 2 ** 52) },

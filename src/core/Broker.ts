@@ -72,6 +72,24 @@ export class Broker {
     if (method.startsWith('_') || !this.hasMethod(namespace, method)) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized method');
   }
 
+  /** A call the broker serves now: a callable namespace and one of its methods. */
+  isKnownCall(namespace: string, method: string): boolean {
+    return this.isCallable(namespace) && !method.startsWith('_') && this.hasMethod(namespace, method);
+  }
+
+  /**
+   * Why the broker cannot take writes now (its storage refuses them, extensions are still loading); empty
+   * when it can. Extensions that failed to load do not count: the broker serves everything else.
+   */
+  notReady(): string[] {
+    const reasons: string[] = [];
+    const storage = this.registry.storageProblem;
+    if (storage !== undefined) reasons.push(`Storage unavailable: ${storage}`);
+    const loading = this.extensions?.loading?.() ?? [];
+    if (loading.length > 0) reasons.push(`Extensions loading: ${loading.join(', ')}`);
+    return reasons;
+  }
+
   private hasMethod(namespace: string, method: string): boolean {
     if (namespace === 'services') return (REGISTRY_METHODS as readonly string[]).includes(method);
     if (namespace === 'ping') return PING_METHODS.includes(method);

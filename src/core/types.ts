@@ -41,6 +41,8 @@ export interface ExtensionRunner {
   /** The namespace exports a public function of that name. */
   hasMethod(namespace: string, method: string): boolean;
   call(request: ExtensionRequest): Promise<ExtensionResponse>;
+  /** Namespaces being loaded for the first time (not callable yet). */
+  loading?(): string[];
 }
 
 export interface PingResult {

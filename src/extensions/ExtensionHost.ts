@@ -26,7 +26,16 @@ export interface ExtensionHostOptions {
   memoryMb?: number;
   /** How long a file must stay unchanged before it is reloaded (write finished). */
   settleMs?: number;
+  /** Told of every call and load (the metrics). */
+  observer?: ExtensionObserver;
   log: Logger;
+}
+
+export interface ExtensionObserver {
+  /** A call answered: `error` when it threw, crashed or answered 5xx; `timeout` when cut off at its time limit. */
+  called(namespace: string, method: string, outcome: 'ok' | 'error' | 'timeout'): void;
+  /** A version was loaded (`ok`) or failed to load. */
+  loaded(namespace: string, ok: boolean): void;
 }
 
 export interface ExtensionInfo {
@@ -115,9 +124,24 @@ export class ExtensionHost implements ExtensionRunner {
     const st = this.states.get(req.namespace);
     if (!st?.version) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
     if (!this.hasMethod(req.namespace, req.method)) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized method');
-    const slot = await this.liveSlot(st, st.version);
-    const response = await slot.call(req.method, req.qs, req.requestingHost, this.configOf(req.namespace), this.timeoutMs(req.namespace));
+    const observer = this.opts.observer;
+    let response: ExtensionResponse;
+    try {
+      const slot = await this.liveSlot(st, st.version);
+      response = await slot.call(req.method, req.qs, req.requestingHost, this.configOf(req.namespace), this.timeoutMs(req.namespace));
+    } catch (err) {
+      observer?.called(req.namespace, req.method, err instanceof BrokerError && err.code === 'DEADLINE_EXCEEDED' ? 'timeout' : 'error');
+      throw err;
+    }
+    observer?.called(req.namespace, req.method, response.status >= 500 ? 'error' : 'ok');
     return { ...response, statusMessage: reasonPhrase(response.statusMessage) };
+  }
+
+  /** Namespaces being loaded for the first time: not callable until they are. */
+  loading(): string[] {
+    const out: string[] = [];
+    for (const s of this.states.values()) if (s.reloading && !s.version) out.push(s.namespace);
+    return out;
   }
 
   /** Loads the namespace again from disk now (what a file change does); resolves when done, whatever the outcome. */
@@ -192,12 +216,14 @@ export class ExtensionHost implements ExtensionRunner {
     st.error = undefined;
     // Calls in flight finish on the old version; it ends when they are answered.
     previous?.retire();
+    this.opts.observer?.loaded(st.namespace, true);
     log.info(reloaded ? 'extension reloaded' : 'extension loaded', { namespace: st.namespace, file: source.path, methods });
   }
 
   private loadFailed(st: NamespaceState, source: ExtensionSource, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     st.error = message;
+    this.opts.observer?.loaded(st.namespace, false);
     this.opts.log.warn(
       st.version ? 'extension failed to load; the last good version keeps serving' : 'extension failed to load',
       { namespace: st.namespace, file: source.path, error: message },

@@ -52,6 +52,8 @@ export class Journal {
   private retryMs = RETRY_MIN_MS;
   private checkDue = false;
   private readonly watchdog: NodeJS.Timeout;
+  /** How long each batch took to write and fsync (for the metrics). */
+  private onBatchWritten: (seconds: number) => void = () => {};
   /** Saves the whole state when the journal's files are lost (the snapshotter); without one, writes are refused. */
   guard: StorageGuard | undefined;
 
@@ -78,7 +80,7 @@ export class Journal {
   static async open(
     dir: string,
     onRecord: (payload: Buffer) => void,
-    opts: { onFailure?: (err: Error) => void; onTornTail?: (file: string, bytes: number) => void } = {},
+    opts: { onFailure?: (err: Error) => void; onTornTail?: (file: string, bytes: number) => void; onBatchWritten?: (seconds: number) => void } = {},
   ): Promise<Journal> {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -99,6 +101,7 @@ export class Journal {
     }
     if (segments.length === 0) last = 1;
     const journal = new Journal(dir, last, offset, opts.onFailure ?? (() => {}));
+    if (opts.onBatchWritten) journal.onBatchWritten = opts.onBatchWritten;
     try {
       journal.fh = await open(join(dir, segmentName(last)), 'a', 0o600);
       journal.identity = identityOf(await journal.fh.stat({ bigint: true }));
@@ -171,6 +174,11 @@ export class Journal {
     return this.offset;
   }
 
+  /** Why writes are refused now, or undefined (a first recovery attempt, which writes wait for, counts as not yet). */
+  get unavailableReason(): string | undefined {
+    return this.unavailable !== undefined && (this.reported || !this.healing) ? this.unavailable : undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.watchdog);
@@ -226,6 +234,7 @@ export class Journal {
     this.pendingBytes = 0;
     this.waiters = [];
     let checked: Promise<string | undefined> | undefined;
+    const started = performance.now();
     try {
       if (!this.fh) throw new Error('journal is closed');
       await this.fh.write(batch, 0, batch.length, null);
@@ -239,6 +248,7 @@ export class Journal {
       return;
     }
     this.offset += batch.length;
+    this.onBatchWritten((performance.now() - started) / 1000);
     const reason = await checked;
     if (reason) {
       await this.lost(reason, waiters);

@@ -69,6 +69,8 @@ export interface RegistryOptions {
   history?: Partial<HistoryOptions> | undefined;
   onTornTail?: (file: string, bytes: number) => void;
   onJournalFailure?: (err: Error) => void;
+  /** Seconds each journal batch took to write and fsync. */
+  onJournalBatch?: (seconds: number) => void;
   log?: Logger | undefined;
 }
 
@@ -139,7 +141,7 @@ export class Registry {
         history.append(event, prev);
         prev = rec.r;
       },
-      { onTornTail: opts.onTornTail, onFailure: opts.onJournalFailure },
+      { onTornTail: opts.onTornTail, onFailure: opts.onJournalFailure, onBatchWritten: opts.onJournalBatch },
     );
     history.reconcile(revision);
     reg.history = history;
@@ -353,6 +355,16 @@ export class Registry {
   /** The snapshotter guards the journal's files: it saves the whole state again when they are lost. */
   guardStorage(guard: StorageGuard): void {
     this.journal.guard = guard;
+  }
+
+  /** Why writes are refused now (the journal's files cannot be written), or undefined. */
+  get storageProblem(): string | undefined {
+    return this.journal.unavailableReason;
+  }
+
+  /** Entries holding a lease. */
+  get leaseCount(): number {
+    return this.leases.size;
   }
 
   get journalSize(): number {

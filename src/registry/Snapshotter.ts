@@ -66,6 +66,8 @@ export class Snapshotter implements StorageGuard {
 
   /** Called after each snapshot lands (the status file follows the registry with it). */
   onSnapshot: () => void = () => {};
+  /** Called with the seconds each snapshot took, fsync included. */
+  onDuration: (seconds: number) => void = () => {};
 
   /**
    * Called after each change: one snapshot per `delayMs` at most, however many writes come. A big registry
@@ -96,6 +98,7 @@ export class Snapshotter implements StorageGuard {
     try {
       await this.running;
       this.lastMs = performance.now() - started;
+      this.onDuration(this.lastMs / 1000);
     } finally {
       this.running = undefined;
       if (this.dirty && !this.closed) this.schedule();

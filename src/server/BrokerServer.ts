@@ -19,6 +19,7 @@ import { StalledConnections } from '../transport/stalledConnections.js';
 import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
+import { BrokerMetrics } from '../metrics/BrokerMetrics.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { apiSettings, backupSettings, grpcListenPort, grpcSettings, registrySettings, workerSettings } from './settings.js';
 import { removeStatus, writeStatus } from './statusFile.js';
@@ -92,6 +93,9 @@ export class BrokerServer {
       const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
       const api = apiSettings(loaded.sections);
       const history = registrySettings(loaded.sections);
+      // Rows of the request tables are made only for calls the broker serves: known once the core exists.
+      let knownCall = (_namespace: string, _method: string): boolean => false;
+      const metrics = new BrokerMetrics((namespace, method) => knownCall(namespace, method));
       const registry = await Registry.open({
         journalDir: journalDirFor(loaded.path),
         snapshot: { revision: loaded.revision, entries: loaded.entries.values() },
@@ -99,16 +103,19 @@ export class BrokerServer {
         log,
         onTornTail: (file, bytes) => log.warn('dropped a torn journal tail left by a crash', { file, bytes }),
         onJournalFailure: (err) => log.error('journal cannot be written; refusing writes until it can', { err: err.message }),
+        onJournalBatch: (seconds) => metrics.journalFsync.observe(seconds),
       });
       cleanups.push(() => registry.close());
       const snapshotter = new Snapshotter(loaded.path, registry, () => loaded.fileSections, log, { fileRevision: loaded.upToDate ? loaded.revision : undefined });
       registry.startLeases(loaded.lapsed);
       registry.onChange = () => snapshotter.schedule();
+      snapshotter.onDuration = (seconds) => metrics.snapshot.observe(seconds);
       // Fold any journal left by the last run into the file, which then also holds every default. A file
       // that already holds all of it is not rewritten: with 100,000 entries that write was a quarter of start-up.
       if (!loaded.upToDate || registry.revision !== loaded.revision) await snapshotter.writeNow();
 
       const broker = new Broker(registry, loaded.sections, api);
+      knownCall = (namespace, method) => broker.isKnownCall(namespace, method);
       const worker = workerSettings(loaded.sections, dirname(loaded.path));
       const extensions = await createExtensionHost({
         broker,
@@ -116,12 +123,23 @@ export class BrokerServer {
         watch: true,
         defaultTimeoutMs: worker.timeoutMs,
         memoryMb: worker.memoryMb,
+        observer: {
+          called: (namespace, method, outcome) => {
+            metrics.extensionCalls.inc({ namespace, method });
+            if (outcome !== 'ok') metrics.extensionErrors.inc({ namespace, method });
+            if (outcome === 'timeout') metrics.extensionTimeouts.inc({ namespace, method });
+          },
+          loaded: (namespace, ok) => metrics.extensionReloads.inc({ namespace, result: ok ? 'ok' : 'failed' }),
+        },
         log,
       });
       broker.attachExtensions(extensions);
       cleanups.push(() => extensions.close());
       const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
-      const http = createLegacyHttpServer(broker, api, log);
+      const http = createLegacyHttpServer(broker, api, log, {
+        stats: metrics.protocols.legacy,
+        operations: { metrics, notReady: () => broker.notReady(), adminKey: api.adminKey },
+      });
 
       // One budget for every TLS connection, on the API port and on a separate gRPC port; on both, a client
       // that leaves answers unread past the response timeout loses its connection.
@@ -135,6 +153,7 @@ export class BrokerServer {
         responseTimeoutMs: api.responseTimeoutMs,
         connections,
         stalled,
+        stats: metrics.protocols.grpc,
       });
       cleanups.push(() => grpc.close());
       const separateGrpcPort = grpcListenPort(loaded.sections);
@@ -151,13 +170,22 @@ export class BrokerServer {
           onHttp1: (socket) => http.emit('connection', socket),
           onH2: separateGrpcPort === undefined ? (socket) => grpc.inject(socket) : undefined,
         }),
-        (port) => DiscoveryResponder.bind(broker, api.host, port, log),
+        (port) => DiscoveryResponder.bind(broker, api.host, port, log, metrics.protocols.udp),
       );
       cleanups.push(() => tls.close(), () => discovery.close());
       const grpcPort =
         separateGrpcPort === undefined
           ? tls.port
           : await grpc.listenSeparate(api.host, separateGrpcPort, grpcServerCredentials(tlsMaterial));
+      metrics.attach({
+        entries: () => registry.size,
+        registryBytes: () => registry.totalBytes,
+        openConnections: () => connections.count,
+        watchers: () => registry.watchersWaiting,
+        leases: () => registry.leaseCount,
+        extensionsLoaded: () => extensions.list().filter((e) => e.methods.length > 0).length,
+        storageAvailable: () => registry.storageProblem === undefined,
+      });
       log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, entries: registry.size });
       const backups = startBackups({ configPath: loaded.path, ...backupSettings(loaded.sections), log });
       const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, extensions, backups, grpcPort, releaseLock, log });

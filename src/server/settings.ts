@@ -28,6 +28,8 @@ export function apiSettings(sections: Sections) {
     idleTimeoutMs: num('idle_timeout_secs', 30) * 1000,
     requestTimeoutMs: num('request_timeout_secs', 60) * 1000,
     responseTimeoutMs: num('response_timeout_secs', 30) * 1000,
+    /** Bearer token of `/_metrics`; empty: loopback clients only. A secret: never logged. */
+    adminKey: typeof api.admin_key === 'string' ? api.admin_key : '',
   };
 }
 

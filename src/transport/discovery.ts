@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Broker } from '../core/Broker.js';
 import type { Logger } from '../log/Logger.js';
+import type { ProtocolStats } from '../metrics/RequestStats.js';
 
 const KEY_EXISTS = Buffer.from('Key Exists\n');
 /** Longest datagram looked at: a name can be long, but not longer than a UDP payload. */
@@ -19,13 +20,16 @@ const LIMITED_BROADCAST = '255.255.255.255';
 export class DiscoveryResponder {
   private constructor(private readonly sockets: Socket[]) {}
 
-  static async bind(broker: Broker, host: string, port: number, log: Logger): Promise<DiscoveryResponder> {
+  static async bind(broker: Broker, host: string, port: number, log: Logger, stats?: ProtocolStats): Promise<DiscoveryResponder> {
     const main = await bindSocket(host, port);
     const sockets = [main];
+    // Every datagram is one request: `found` (answered) or `not_found` (not answered).
+    const row = stats?.row('discovery', 'Discover');
     const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
-      if (msg.length > MAX_NAME_BYTES) return;
-      const name = msg.toString('utf8').trim();
-      if (!broker.discoverable(name)) return;
+      const started = performance.now();
+      const found = msg.length <= MAX_NAME_BYTES && broker.discoverable(msg.toString('utf8').trim());
+      row?.record(found ? 'found' : 'not_found', (performance.now() - started) / 1000);
+      if (!found) return;
       main.send(KEY_EXISTS, rinfo.port, rinfo.address, (err) => {
         if (err) log.debug('discovery reply failed', { to: rinfo.address, err: err.message });
       });

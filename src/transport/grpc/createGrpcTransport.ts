@@ -8,6 +8,7 @@ import { PingServiceService } from '../../../generated/bpbroker/v1/ping.js';
 import { RegistryServiceService } from '../../../generated/bpbroker/v1/registry.js';
 import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
+import type { ProtocolStats } from '../../metrics/RequestStats.js';
 import type { ConnectionLimit } from '../connectionLimit.js';
 import type { StalledConnections } from '../stalledConnections.js';
 import { extensionService, pingService, registryService } from './brokerServices.js';
@@ -45,6 +46,8 @@ export interface GrpcTransportOptions {
   connections?: ConnectionLimit;
   /** Closes a separate gRPC port's connections whose client leaves the broker's writes unread. */
   stalled?: StalledConnections;
+  /** Counts every call answered. */
+  stats?: ProtocolStats;
 }
 
 /**
@@ -62,9 +65,9 @@ export function createGrpcTransport(broker: Broker, log: Logger, opts: GrpcTrans
   });
   const deadlines = new StreamDeadlines({ requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, responseTimeoutMs: opts.responseTimeoutMs ?? 30_000, log });
   rejectMalformedRequests(server);
-  server.addService(RegistryServiceService, registryService(broker, log));
-  server.addService(PingServiceService, pingService(broker, log));
-  server.addService(ExtensionServiceService, extensionService(broker, log));
+  server.addService(RegistryServiceService, registryService(broker, log, opts.stats));
+  server.addService(PingServiceService, pingService(broker, log, opts.stats));
+  server.addService(ExtensionServiceService, extensionService(broker, log, opts.stats));
   new ReflectionService(loadReflectionDescriptors()).addToServer(server);
 
   const statusFor = (serving: boolean): ServingStatusMap =>

@@ -34,3 +34,6 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
 
 /** Trailer of a FAILED_PRECONDITION answer: the entry's current revision (0 when absent). */
 export const REVISION_TRAILER = 'bpbroker-revision';
+
+/** Status code names by code (`OK`, `NOT_FOUND`, ...): the metrics' status label. */
+export const STATUS_NAMES: readonly string[] = Object.values(grpc.status).filter((v): v is string => typeof v === 'string');

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { WatchRequest, WatchResponse } from '../../../generated/bpbroker/v1/registry.js';
 import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
+import type { RequestRow } from '../../metrics/RequestStats.js';
 import type { Watcher } from '../../registry/Watchers.js';
 import { callContext } from './callContext.js';
-import { toServiceError } from './grpcStatus.js';
+import { STATUS_NAMES, toServiceError } from './grpcStatus.js';
 import { toEventMessage } from './messages.js';
 
 /** A watch with nothing to send says so this often (a progress notification), so a client can resume exactly. */
@@ -17,20 +18,28 @@ export const PROGRESS_MS = 10_000;
  * nothing changed for PROGRESS_MS. The watcher reads from the history only when the last message has been
  * taken by the connection, so a client that reads slowly holds one message in the broker, not a backlog.
  */
-export function watchStream(broker: Broker, log: Logger): grpc.handleServerStreamingCall<WatchRequest, WatchResponse> {
+export function watchStream(broker: Broker, log: Logger, row?: RequestRow): grpc.handleServerStreamingCall<WatchRequest, WatchResponse> {
   return (call) => {
+    const started = performance.now();
+    /** A watch is counted once, when it ends: refused, failed, or ended by its client (CANCELLED). */
+    const count = (code: number | undefined): void => row?.record(STATUS_NAMES[code ?? 0] ?? 'UNKNOWN', (performance.now() - started) / 1000);
     let watcher: Watcher;
     try {
       const { name, prefix, afterRevision } = call.request;
       watcher = broker.watch(callContext(call), { name, prefix, after: afterRevision });
     } catch (err) {
-      call.emit('error', toServiceError(err, log, 'RegistryService/Watch'));
+      const status = toServiceError(err, log, 'RegistryService/Watch');
+      call.emit('error', status);
+      count(status.code);
       return;
     }
     let done = false;
+    let failed: number | undefined;
     const stop = (): void => {
+      if (done) return;
       done = true;
       watcher.close();
+      count(failed ?? grpc.status.CANCELLED);
     };
     call.once('cancelled', stop);
     call.once('close', stop);
@@ -44,7 +53,11 @@ export function watchStream(broker: Broker, log: Logger): grpc.handleServerStrea
           }
         }
       } catch (err) {
-        if (!done) call.emit('error', toServiceError(err, log, 'RegistryService/Watch'));
+        if (!done) {
+          const status = toServiceError(err, log, 'RegistryService/Watch');
+          failed = status.code;
+          call.emit('error', status);
+        }
       } finally {
         stop();
       }

@@ -6,9 +6,11 @@ import { escapeNonAscii, jsonString } from '../../core/json.js';
 import type { DispatchResult } from '../../core/types.js';
 import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
+import type { ProtocolStats } from '../../metrics/RequestStats.js';
 import { legacyEntryJson, watchAnswer } from './legacyEntryJson.js';
 import { legacyErrorReply } from './legacyErrors.js';
 import { mergeParams, readBody, splitPath } from './legacyParams.js';
+import { operationsRouter, type OperationsOptions } from './operations.js';
 import { isBodiless, sendBodiless, sendFailure, sendReply } from './reply.js';
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
@@ -19,20 +21,28 @@ const JSON_TYPE = /json/i;
 export interface LegacyApiOptions {
   maxBodyBytes: number;
   log: Logger;
+  /** Counts every API request answered. */
+  stats?: ProtocolStats | undefined;
+  /** Serves `/_health`, `/_ready` and `/_metrics` (see operations.ts). */
+  operations?: Omit<OperationsOptions, 'log'> | undefined;
 }
+
+/** `_`: paths starting with `/_` name no callable namespace; express looks at them first (operations.ts). */
+const UNDERSCORE = 0x5f;
 
 /**
  * The legacy HTTPS JSON API: `/{namespace}/{Method}` with parameters in the query string or a form body.
  * GET, POST and DELETE are the same call. All behaviour is in Broker.dispatch; this file only translates.
  *
- * API calls (GET, POST, DELETE) go straight to the handler; express serves every other request. Express
- * swaps the prototypes of req and res on each request, which leaves every later property access on them
- * slow, down to Node's own socket writes: it cost three quarters of a Get (docs/performance.md).
+ * API calls (GET, POST, DELETE) go straight to the handler; express serves every other request, and paths
+ * that start with `/_` (the operations surface, and the legacy answer to every other one). Express swaps the
+ * prototypes of req and res on each request, which leaves every later property access on them slow, down to
+ * Node's own socket writes: it cost three quarters of a Get (docs/performance.md).
  */
 export function createLegacyApp(broker: Broker, opts: LegacyApiOptions): RequestListener {
   const app = createExpressApp(broker, opts);
   return (req, res) => {
-    if (METHODS.has(req.method ?? '')) void handle(broker, opts, req, res);
+    if (METHODS.has(req.method ?? '') && req.url!.charCodeAt(1) !== UNDERSCORE) void handle(broker, opts, req, res);
     else app(req, res);
   };
 }
@@ -42,6 +52,7 @@ function createExpressApp(broker: Broker, opts: LegacyApiOptions): Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', false);
+  if (opts.operations) app.use(operationsRouter({ ...opts.operations, log: opts.log }));
   app.use((req: Request, res: Response) => {
     void handle(broker, opts, req, res);
   });
@@ -54,6 +65,9 @@ function createExpressApp(broker: Broker, opts: LegacyApiOptions): Express {
 }
 
 async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  let namespace = '';
+  let method = '';
   try {
     if (!METHODS.has(req.method ?? '')) {
       // The original's wording (Python's BaseHTTPServer).
@@ -63,7 +77,7 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const { namespace, method } = splitPath(q < 0 ? url : url.slice(0, q));
+    ({ namespace, method } = splitPath(q < 0 ? url : url.slice(0, q)));
     const body = hasBody(req) ? await readBody(req, opts.maxBodyBytes) : noBody(req);
     const params = mergeParams(q < 0 ? '' : url.slice(q + 1), body, req.headers['content-type']);
     const ctx = { clientIp: clientIpOf(req.socket), accessKey: params.access_key };
@@ -75,6 +89,8 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     const reply = legacyErrorReply(err, opts.log);
     if (reply.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
     sendFailure(res, reply.status, reply.message, reply.revision);
+  } finally {
+    opts.stats?.record(namespace, method, res.statusCode, (performance.now() - started) / 1000);
   }
 }
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
-import { createLegacyApp } from './legacyApi.js';
+import { createLegacyApp, type LegacyApiOptions } from './legacyApi.js';
 import { oneRequestAtATime } from './pipelining.js';
 import { answerProtocolErrors } from './protocolErrors.js';
 
@@ -17,8 +17,13 @@ export interface LegacyHttpSettings {
  * The HTTP/1.1 server of the legacy API. It never listens itself: the TLS listener hands it the sockets that
  * negotiated HTTP/1.1 (`server.emit('connection', socket)`).
  */
-export function createLegacyHttpServer(broker: Broker, settings: LegacyHttpSettings, log: Logger): Server {
-  const app = createLegacyApp(broker, { maxBodyBytes: settings.maxBodyBytes, log });
+export function createLegacyHttpServer(
+  broker: Broker,
+  settings: LegacyHttpSettings,
+  log: Logger,
+  extras: Pick<LegacyApiOptions, 'stats' | 'operations'> = {},
+): Server {
+  const app = createLegacyApp(broker, { maxBodyBytes: settings.maxBodyBytes, log, ...extras });
   const http = createServer(
     {
       maxHeaderSize: settings.maxHeaderBytes,
