@@ -45,7 +45,7 @@ function normalized(text: string): string {
   return stampsAsTs(text).replace(/"revision": \d+/g, '"revision": REV');
 }
 
-describe.concurrent.each(PROTOCOLS)('bpclient coordination ($proto)', { timeout: 120_000 }, ({ proto, flags }) => {
+describe.concurrent.each(PROTOCOLS)('bpclient coordination ($proto)', { timeout: 240_000 }, ({ proto, flags }) => {
   const p = `${proto}-`;
 
   it('--ttl gives a lease that writes without --ttl keep, --ttl 0 removes, and that runs out unrenewed', async () => {
