@@ -38,7 +38,7 @@ describe('install-service', () => {
     expect(unit).toContain('Restart=on-failure\n');
     expect(unit).toContain('WantedBy=multi-user.target\n');
     expect(statSync(unitPath).mode & 0o777).toBe(0o644);
-    expect(r).toMatchObject({ init: 'systemd', dryRun: true, commands: ['systemctl daemon-reload', 'systemctl enable bpbroker.service'] });
+    expect(r).toMatchObject({ init: 'systemd', commandsRun: false, commands: ['systemctl daemon-reload', 'systemctl enable bpbroker.service'] });
     expect(r.commands.join('\n')).not.toContain('start');
     // etc/ and lib/ exist and the configuration was saved with its defaults.
     expect(existsSync(join(f.home, 'lib'))).toBe(true);
@@ -139,7 +139,7 @@ describe('the commands', () => {
     const unit = readFileSync(join(f.root, 'etc/systemd/system/bpbroker.service'), 'utf8');
     expect(unit).toContain(`ExecStart=${process.execPath} ${BPBROKER} start`);
     const json = await runCli(BPBROKER, ['uninstall-service', '--json'], { env });
-    expect(JSON.parse(json.stdout)).toMatchObject({ init: 'systemd', dryRun: true });
+    expect(JSON.parse(json.stdout)).toMatchObject({ init: 'systemd', dryRun: false, commandsRun: false });
     const none = await runCli(BPBROKER, ['uninstall-service', '--root', f.root], { env: { BPBROKER_HOME: f.home } });
     expect(none.stdout).toBe('The service is not installed: nothing to do\n');
   });
