@@ -39,6 +39,11 @@ describe('the home rule', () => {
       expect(installed.stderr).toBe('');
       expect(installed.stdout).toContain(`Installed: hello -> ${join(home, 'lib', 'hello.mjs')}\n`);
 
+      // No broker yet: status says which home it looked in and how to choose another.
+      const before = await runCli(BPBROKER, ['status'], { env, uid: NOBODY });
+      expect(before.code).toBe(1);
+      expect(before.stdout).toContain(`No configuration in home ${home}: for a broker started with another home, choose it with --home DIR or BPBROKER_HOME=DIR\n`);
+
       // `npm start` is `npm run prestart` (a build) and then this command line, with `npm start -- ARGS` appended.
       const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string;
       const broker = track(
