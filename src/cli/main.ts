@@ -10,7 +10,8 @@ import { userMessage } from './fatal.js';
 export async function main(dir: string, args: string[]): Promise<void> {
   try {
     await run(args, dir);
-    await flush();
+    // As oclif's execute does: not awaited, since a reader that is slow to drain stdout is no failure.
+    flush().catch(() => undefined);
   } catch (err) {
     process.exit(report(err));
   }
