@@ -58,6 +58,16 @@ function userClone(clone: string, uid: number): void {
   chownAll(clone);
 }
 
+/** Sends `signal` to a process group; false once none of it is left. */
+function signalGroup(group: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-group, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Who runs the README: root (in a home of its own, not this machine's /usr/local/bpbroker), and a plain user. */
 interface User {
   name: string;
@@ -124,10 +134,11 @@ describe.each(USERS)('README.md, as $name', (user) => {
   });
 
   afterAll(async () => {
-    if (broker && broker.exitCode === null) {
-      const exited = new Promise((resolve) => broker!.once('exit', resolve));
-      process.kill(-broker.pid!, 'SIGTERM');
-      await exited;
+    if (broker?.pid !== undefined) {
+      const group = broker.pid;
+      signalGroup(group, 'SIGTERM');
+      // npm exits at once; the broker it started stops gracefully (saving its registry) a moment later.
+      await waitFor(() => !signalGroup(group, 0), 30_000, 20, '`npm start` and its broker to exit');
     }
     if (nsMade) execFileSync('ip', ['netns', 'del', ns]);
     removeDir(dir);
