@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
 import { BPBROKER_GLOBALS, hoistGlobalFlags } from '../dist/src/cli/argv.js';
+import { main } from '../dist/src/cli/main.js';
 
-await execute({ dir: import.meta.url, args: hoistGlobalFlags(process.argv.slice(2), BPBROKER_GLOBALS) });
+await main(import.meta.url, hoistGlobalFlags(process.argv.slice(2), BPBROKER_GLOBALS));

@@ -12,7 +12,9 @@ export const brokerFlags = {
   }),
   home: Flags.string({
     summary: 'Installation folder (etc/ and lib/).',
-    description: 'Defaults to $BPBROKER_HOME, else /usr/local/bpbroker (%ProgramFiles%\\bpbroker on Windows).',
+    description:
+      'Defaults to $BPBROKER_HOME, else /usr/local/bpbroker when run as root and ~/.bpbroker for other users ' +
+      '(%ProgramFiles%\\bpbroker on Windows). Every bpbroker command and `npm start` use the same rule.',
     env: 'BPBROKER_HOME',
     helpGroup: 'GLOBAL',
   }),
@@ -20,5 +22,5 @@ export const brokerFlags = {
 
 /** The installation folder for this run, as an absolute path. */
 export function homeFrom(flags: { home?: string | undefined }): string {
-  return resolve(flags.home ?? brokerHome());
+  return resolve(flags.home || brokerHome()); // an empty --home or BPBROKER_HOME is no choice
 }

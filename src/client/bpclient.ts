@@ -4,6 +4,9 @@
  * ClientFailure; the command prints them as `Fatal error: MESSAGE` and exits 1.
  */
 import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { BrokerErrorCode } from '../core/BrokerError.js';
+import { legacyStatusOf } from '../transport/http/legacyErrors.js';
 import { discover } from './discover.js';
 import { connect, type BrokerGrpcClient, type Entry } from './grpcClient.js';
 import { LegacyClient, LegacyClientError, type LegacyResponse } from './legacyClient.js';
@@ -102,15 +105,37 @@ export async function executeCommand(ctx: ClientContext, args: { method: string;
   const ns = args.method.slice(0, dot);
   const method = args.method.slice(dot + 1);
   const body = await withBroker(ctx, {
-    legacy: async (c) => okBody(await c.execute(ns, method, args.data, args.params), (r) => `Response Error ${r.status}`),
+    legacy: async (c) => okBody(await c.execute(ns, method, args.data, args.params), (r) => responseError(r.status, r.statusMessage)),
     grpc: async (c) => {
-      const r = await c.execute(ns, method, { data: args.data, params: args.params ?? {} });
-      if (r.status !== 200) throw new ClientFailure(`Response Error ${r.status}`);
+      const r = await c.execute(ns, method, { data: args.data, params: args.params ?? {} }).catch((err: unknown) => {
+        throw executeRefusal(err) ?? err;
+      });
+      if (r.status !== 200) throw new ClientFailure(responseError(r.status, r.statusMessage));
       return r.body;
     },
   });
   // The old client printed the body with `print`, which adds a newline.
   return `${body}\n`;
+}
+
+/**
+ * `Response Error STATUS (REASON)`: scripts match the old client's `Response Error STATUS` prefix; the broker's
+ * reason phrase (e.g. `Unauthorized method`) says why.
+ */
+function responseError(status: number, reason: string): string {
+  return reason ? `Response Error ${status} (${reason})` : `Response Error ${status}`;
+}
+
+/**
+ * A gRPC refusal of an execute call (unknown package or method, wrong key, time limit) as the legacy API
+ * reports it, so `--grpc` prints the same `Response Error STATUS (REASON)`; undefined for connection failures.
+ */
+function executeRefusal(err: unknown): ClientFailure | undefined {
+  const e = err as { code?: unknown; details?: string };
+  if (typeof e.code !== 'number' || e.code === grpc.status.UNAVAILABLE) return undefined;
+  const name = grpc.status[e.code] as BrokerErrorCode | undefined;
+  const status = name === undefined ? undefined : legacyStatusOf(name);
+  return status === undefined ? undefined : new ClientFailure(responseError(status, e.details ?? ''));
 }
 
 export interface DiscoverCommandArgs {

@@ -1,11 +1,19 @@
 import { readlinkSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
-/** The installation folder: `$BPBROKER_HOME`, else /usr/local/bpbroker (%ProgramFiles%\bpbroker on Windows). */
+/** The system-wide installation folder: root's default home, and where install-service puts the broker. */
+export const SYSTEM_HOME = '/usr/local/bpbroker';
+
+/**
+ * The installation folder (etc/ and lib/), one rule for every command and `npm start`: `--home DIR`, else
+ * `$BPBROKER_HOME`, else `%ProgramFiles%\bpbroker` on Windows, /usr/local/bpbroker for root, and `~/.bpbroker`
+ * for any other user (who cannot write /usr/local), as rootless tools keep per-user state in the home folder.
+ */
 export function brokerHome(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BPBROKER_HOME) return resolve(env.BPBROKER_HOME);
   if (process.platform === 'win32') return join(env.ProgramFiles ?? 'C:\\Program Files', 'bpbroker');
-  return '/usr/local/bpbroker';
+  return process.getuid?.() === 0 ? SYSTEM_HOME : join(homedir(), '.bpbroker');
 }
 
 export function etcDir(home: string): string {

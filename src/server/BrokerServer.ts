@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Broker } from '../core/Broker.js';
 import { ConfigError } from '../config/ConfigError.js';
@@ -90,6 +90,8 @@ export class BrokerServer {
     const releaseLock = (): void => lock.release();
     const cleanups: Array<() => Promise<void> | void> = [releaseLock];
     try {
+      // A first start, or a mistyped --config: either way it should be visible where the registry will live.
+      if (!existsSync(configPath) && !existsSync(journalDirFor(configPath))) log.info(`creating a new configuration at ${configPath}`);
       const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
       const api = apiSettings(loaded.sections);
       const history = registrySettings(loaded.sections);

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/ConfigError.js';
 import { configure } from '../config/configure.js';
 import { lockHolder } from '../config/lockFile.js';
-import { etcDir, globalConfigPath, libDir } from '../config/paths.js';
+import { etcDir, globalConfigPath, libDir, realPath } from '../config/paths.js';
 import { createRunner, shellLine, type SystemRunner } from './systemRunner.js';
 import { SERVICE_NAME, nssmInstall, systemdUnit, sysvScript, type Launch } from './templates.js';
 
@@ -26,7 +26,7 @@ export interface ServiceOptions {
   root?: string | undefined;
   /** Force an init system instead of detecting it. */
   init?: InitSystem | undefined;
-  /** Print the init system's commands instead of running them. */
+  /** Write nothing and run nothing: only say what would be done. */
   dryRun?: boolean | undefined;
   /** The nssm executable (Windows). */
   nssm?: string | undefined;
@@ -39,7 +39,10 @@ export interface ServiceOptions {
 
 export interface ServiceReport {
   init: InitSystem;
+  /** Nothing was written or run (--dry-run): the steps say what would have been. */
   dryRun: boolean;
+  /** Whether the init system's commands were run (false in a dry run and under a --root other than /). */
+  commandsRun: boolean;
   /** One line per step taken, in order. */
   steps: string[];
   /** Command lines given to the init system (run, or only printed in a dry run). */
@@ -82,12 +85,21 @@ class Session {
   readonly root: string;
   readonly runner: SystemRunner;
   readonly steps: string[] = [];
+  /** --dry-run: nothing is written or run; each step says what would be done. */
+  readonly dryRun: boolean;
 
   constructor(opts: ServiceOptions) {
     this.root = systemRoot(opts.root);
+    this.dryRun = opts.dryRun === true;
     // Commands act on this machine's init system, never on a folder: under another root they are recorded.
-    const dryRun = opts.dryRun ?? (process.env.BPBROKER_SERVICE_DRY_RUN === '1' || this.root !== resolve('/'));
-    this.runner = opts.runner ?? createRunner(dryRun);
+    this.runner = opts.runner ?? createRunner(this.dryRun || this.root !== resolve('/'));
+  }
+
+  /** Creates a folder (or in a dry run says it would). */
+  mkdir(dir: string): void {
+    if (existsSync(dir)) return;
+    if (!this.dryRun) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    this.steps.push(`${this.dryRun ? 'Would create' : 'Created'} ${dir}`);
   }
 
   async run(cmd: string[], opts: { mayFail?: boolean } = {}): Promise<boolean> {
@@ -116,6 +128,10 @@ class Session {
       this.steps.push(`Unchanged ${path}`);
       return;
     }
+    if (this.dryRun) {
+      this.steps.push(`Would ${existed ? 'update' : 'write'} ${path}`);
+      return;
+    }
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text, { mode });
     chmodSync(path, mode);
@@ -124,13 +140,18 @@ class Session {
 
   remove(path: string): boolean {
     if (!existsSync(path)) return false;
-    rmSync(path, { force: true });
-    this.steps.push(`Removed ${path}`);
+    if (!this.dryRun) rmSync(path, { force: true });
+    this.steps.push(`${this.dryRun ? 'Would remove' : 'Removed'} ${path}`);
     return true;
   }
 
+  /** The last step: what was done, or in a dry run that nothing was. */
+  done(message: string): void {
+    this.steps.push(this.dryRun ? 'Dry run: nothing was written or run' : message);
+  }
+
   report(init: InitSystem): ServiceReport {
-    return { init, dryRun: this.runner.dryRun, steps: this.steps, commands: this.runner.commands.map(shellLine) };
+    return { init, dryRun: this.dryRun, commandsRun: !this.runner.dryRun, steps: this.steps, commands: this.runner.commands.map(shellLine) };
   }
 }
 
@@ -141,14 +162,12 @@ export async function installService(opts: ServiceOptions): Promise<ServiceRepor
   const home = resolve(opts.home);
   const configPath = opts.configPath ? resolve(opts.configPath) : globalConfigPath(home);
 
-  for (const dir of [etcDir(home), libDir(home)]) {
-    if (existsSync(dir)) continue;
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    s.steps.push(`Created ${dir}`);
-  }
+  for (const dir of [etcDir(home), libDir(home)]) s.mkdir(dir);
   const holder = lockHolder(configPath);
   if (holder !== undefined) {
     s.steps.push(`Left ${configPath} as is: a broker (pid ${holder}) runs with it and writes it itself`);
+  } else if (s.dryRun) {
+    s.steps.push(`Would save the configuration to ${realPath(configPath)}`);
   } else {
     // configure with nothing new writes the file with every default and folds a leftover journal into it.
     const saved = await configure({ home, configPath: opts.configPath, input: { text: '{}' }, inputName: 'install-service' });
@@ -167,7 +186,7 @@ export async function installService(opts: ServiceOptions): Promise<ServiceRepor
       s.write(paths.unit, systemdUnit(launch), 0o644);
       await s.run(['systemctl', 'daemon-reload']);
       await s.run(['systemctl', 'enable', `${SERVICE_NAME}.service`]);
-      s.steps.push(`Installed; start it with: systemctl start ${SERVICE_NAME}`);
+      s.done(`Installed; start it with: systemctl start ${SERVICE_NAME}`);
       break;
     case 'sysv': {
       s.write(paths.initScript, sysvScript(launch), 0o755);
@@ -179,7 +198,7 @@ export async function installService(opts: ServiceOptions): Promise<ServiceRepor
       } else {
         s.steps.push(`Neither update-rc.d nor chkconfig found: link ${paths.initScript} into your runlevels to start it at boot`);
       }
-      s.steps.push(`Installed; start it with: service ${SERVICE_NAME} start`);
+      s.done(`Installed; start it with: service ${SERVICE_NAME} start`);
       break;
     }
     case 'nssm': {
@@ -189,7 +208,7 @@ export async function installService(opts: ServiceOptions): Promise<ServiceRepor
         await s.run([nssm, 'remove', SERVICE_NAME, 'confirm']);
       }
       for (const cmd of nssmInstall(nssm, launch)) await s.run(cmd);
-      s.steps.push(`Installed; start it with: ${nssm} start ${SERVICE_NAME}`);
+      s.done(`Installed; start it with: ${nssm} start ${SERVICE_NAME}`);
       break;
     }
   }
@@ -226,6 +245,7 @@ export async function uninstallService(opts: ServiceOptions): Promise<ServiceRep
       s.remove(paths.initScript);
     }
   }
-  s.steps.push(found ? 'Service removed (configuration and registry kept)' : 'The service is not installed: nothing to do');
+  if (found) s.done('Service removed (configuration and registry kept)');
+  else s.steps.push('The service is not installed: nothing to do');
   return s.report(init);
 }

@@ -12,7 +12,7 @@ export const serviceFlags = {
     options: ['systemd', 'sysv', 'nssm'],
   }),
   'dry-run': Flags.boolean({
-    summary: 'Print the init system commands instead of running them (files are still written).',
+    summary: 'Write nothing and run nothing: print what would be done.',
     env: 'BPBROKER_SERVICE_DRY_RUN',
   }),
   json: Flags.boolean({ summary: 'Print what was done as JSON.' }),

@@ -37,12 +37,14 @@ describe.concurrent('bpclient with access keys', { timeout: 120_000 }, () => {
     expect((await bpclient(['-b', B, '-a', 'pk', 'ping', '--data', 'x'])).stdout).toBe('x\n');
   });
 
-  it('execute with a wrong key is Response Error 401, with the right one the body', async () => {
-    expect(await bpclient(['--bpbroker', B, '--access-key', 'nope', 'execute', '--method', 'ping.Ping', '--data', 'h'])).toEqual({
-      code: 1,
-      stdout: '',
-      stderr: 'Fatal error: Response Error 401\n',
-    });
+  it('execute with a wrong key is Response Error 401 with the reason, over either protocol; with the right one the body', async () => {
+    for (const proto of [[], ['--grpc']]) {
+      expect(await bpclient([...proto, '--bpbroker', B, '--access-key', 'nope', 'execute', '--method', 'ping.Ping', '--data', 'h'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'Fatal error: Response Error 401 (Incorrect access key)\n',
+      });
+    }
     const ok = await bpclient(['--bpbroker', B, '--access-key', 'pk', 'execute', '--method', 'ping.Ping', '--data', 'h']);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toEqual({ src: '127.0.0.1', data: { _str: 'h' } });

@@ -136,16 +136,19 @@ describe.concurrent('bpclient', { timeout: 120_000 }, () => {
     });
   });
 
-  it('execute prints the response body as is; other statuses are Response Error N', async () => {
+  it("execute prints the response body as is; other statuses are Response Error N with the broker's reason", async () => {
     const r = await bpclient(['-b', B, 'execute', '--method', 'ping.Ping', '--data', '{"k": [1, 2]}']);
     const direct = await call(broker.port, `/ping/Ping/?data=${encodeURIComponent('{"k": [1, 2]}')}`);
     expect(r).toEqual({ code: 0, stdout: `${direct.text}\n`, stderr: '' });
-    expect(await bpclient(['-b', B, 'execute', '--method', 'nosuch.Method', '--data', 'x'])).toEqual({
-      code: 1,
-      stdout: '',
-      stderr: 'Fatal error: Response Error 401\n',
-    });
-    expect(await bpclient(['-b', B, 'execute', '--method', 'ping._Private'])).toEqual({ code: 1, stdout: '', stderr: 'Fatal error: Response Error 401\n' });
+    // Scripts match the `Response Error 401` prefix; the reason says why, the same over gRPC.
+    for (const proto of [[], ['--grpc']]) {
+      expect(await bpclient([...proto, '-b', B, 'execute', '--method', 'nosuch.Method', '--data', 'x'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'Fatal error: Response Error 401 (Unauthorized package)\n',
+      });
+    }
+    expect(await bpclient(['-b', B, 'execute', '--method', 'ping._Private'])).toEqual({ code: 1, stdout: '', stderr: 'Fatal error: Response Error 401 (Unauthorized method)\n' });
     const bad = await bpclient(['-b', B, 'execute', '--method', 'nodot']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^Fatal error: Invalid method 'nodot'/);

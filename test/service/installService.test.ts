@@ -38,7 +38,7 @@ describe('install-service', () => {
     expect(unit).toContain('Restart=on-failure\n');
     expect(unit).toContain('WantedBy=multi-user.target\n');
     expect(statSync(unitPath).mode & 0o777).toBe(0o644);
-    expect(r).toMatchObject({ init: 'systemd', dryRun: true, commands: ['systemctl daemon-reload', 'systemctl enable bpbroker.service'] });
+    expect(r).toMatchObject({ init: 'systemd', commandsRun: false, commands: ['systemctl daemon-reload', 'systemctl enable bpbroker.service'] });
     expect(r.commands.join('\n')).not.toContain('start');
     // etc/ and lib/ exist and the configuration was saved with its defaults.
     expect(existsSync(join(f.home, 'lib'))).toBe(true);
@@ -127,6 +127,41 @@ describe('uninstall-service', () => {
   });
 });
 
+describe('--dry-run', () => {
+  it('install-service writes nothing, runs nothing and says what it would do', async () => {
+    const f = fixture('systemd');
+    const unit = join(f.root, 'etc/systemd/system/bpbroker.service');
+    const r = await runCli(BPBROKER, ['install-service', '--dry-run', '--root', f.root, '--home', f.home]);
+    expect(r).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: [
+        `Would create ${join(f.home, 'etc')}`,
+        `Would create ${join(f.home, 'lib')}`,
+        `Would save the configuration to ${join(f.home, 'etc/bpbroker.json')}`,
+        `Would write ${unit}`,
+        'Would run: systemctl daemon-reload',
+        'Would run: systemctl enable bpbroker.service',
+        'Dry run: nothing was written or run',
+        '',
+      ].join('\n'),
+    });
+    expect(existsSync(f.home)).toBe(false);
+    expect(existsSync(join(f.root, 'etc'))).toBe(false);
+  });
+
+  it('uninstall-service removes nothing', async () => {
+    const f = fixture('systemd');
+    await installService(opts(f));
+    const unit = join(f.root, 'etc/systemd/system/bpbroker.service');
+    const r = await uninstallService({ ...opts(f), dryRun: true });
+    expect(r).toMatchObject({ dryRun: true, commandsRun: false });
+    expect(r.steps).toContain(`Would remove ${unit}`);
+    expect(r.steps.at(-1)).toBe('Dry run: nothing was written or run');
+    expect(existsSync(unit)).toBe(true);
+  });
+});
+
 describe('the commands', () => {
   it('print what they did, with --root from the environment', async () => {
     const f = fixture('systemd');
@@ -139,7 +174,7 @@ describe('the commands', () => {
     const unit = readFileSync(join(f.root, 'etc/systemd/system/bpbroker.service'), 'utf8');
     expect(unit).toContain(`ExecStart=${process.execPath} ${BPBROKER} start`);
     const json = await runCli(BPBROKER, ['uninstall-service', '--json'], { env });
-    expect(JSON.parse(json.stdout)).toMatchObject({ init: 'systemd', dryRun: true });
+    expect(JSON.parse(json.stdout)).toMatchObject({ init: 'systemd', dryRun: false, commandsRun: false });
     const none = await runCli(BPBROKER, ['uninstall-service', '--root', f.root], { env: { BPBROKER_HOME: f.home } });
     expect(none.stdout).toBe('The service is not installed: nothing to do\n');
   });

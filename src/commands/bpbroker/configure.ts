@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
-import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerFailure } from '../../cli/fatal.js';
 import { configure } from '../../config/configure.js';
 
 export default class Configure extends Command {
@@ -32,6 +32,8 @@ export default class Configure extends Command {
       let path = flags['config-file'];
       if (stdinDir) {
         path = join(stdinDir, 'input.json');
+        // At a terminal nothing says input is awaited: say what, and how to end it.
+        if (process.stdin.isTTY) process.stderr.write('Type the configuration to add as JSON, then Ctrl-D on a new line to apply it (or pass --config-file FILE):\n');
         await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
       }
       const result = await configure({ home: homeFrom(flags), configPath: flags.config, input: { path: path! }, inputName });
@@ -43,9 +45,7 @@ export default class Configure extends Command {
       this.log(result.applied.length ? `Applied (${result.applied.length}): ${result.applied.join(', ')}` : 'Applied: nothing new');
       if (result.untouched.length) this.log(`Left untouched, already set (${result.untouched.length}): ${result.untouched.join(', ')}`);
     } catch (err) {
-      const message = userMessage(err);
-      if (message === undefined) throw err;
-      return fatal(this, message);
+      return brokerFailure(this, err, homeFrom(flags));
     } finally {
       if (stdinDir) rmSync(stdinDir, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
-import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerFailure, fatal } from '../../cli/fatal.js';
 import { loadConfig } from '../../config/loadConfig.js';
 import { libDir } from '../../config/paths.js';
 import { InstallError, installExtension } from '../../extensions/install.js';
@@ -43,9 +43,7 @@ export default class InstallExtension extends Command {
       }
     } catch (err) {
       if (err instanceof InstallError) return fatal(this, err.message);
-      const message = userMessage(err);
-      if (message === undefined) throw err;
-      return fatal(this, message);
+      return brokerFailure(this, err, home);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
-import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerFailure, userMessage } from '../../cli/fatal.js';
 import { createLogger, type LogLevel } from '../../log/Logger.js';
 import { BrokerServer } from '../../server/BrokerServer.js';
 
@@ -33,19 +33,18 @@ export default class Start extends Command {
     const api: Record<string, unknown> = {};
     if (flags.port !== undefined) api.listen_port = flags.port;
     if (flags['listen-ip'] !== undefined) api.listen_ip = flags['listen-ip'];
+    const home = homeFrom(flags);
     let server: BrokerServer;
     try {
       server = await BrokerServer.start({
-        home: homeFrom(flags),
+        home,
         configPath: flags.config,
         overrides: Object.keys(api).length ? { api } : undefined,
         watchDirs: flags.watch,
         log,
       });
     } catch (err) {
-      const message = userMessage(err);
-      if (message === undefined) throw err;
-      return fatal(this, message);
+      return brokerFailure(this, err, home);
     }
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

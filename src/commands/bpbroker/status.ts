@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
-import { fatal, userMessage } from '../../cli/fatal.js';
+import { brokerFailure } from '../../cli/fatal.js';
 import { brokerStatus, type StatusReport } from '../../server/brokerStatus.js';
 
 export default class Status extends Command {
@@ -12,15 +13,20 @@ export default class Status extends Command {
 
   async run(): Promise<StatusReport> {
     const { flags } = await this.parse(Status);
+    const home = homeFrom(flags);
     let report: StatusReport;
     try {
-      report = await brokerStatus({ home: homeFrom(flags), configPath: flags.config });
+      report = await brokerStatus({ home, configPath: flags.config });
     } catch (err) {
-      const message = userMessage(err);
-      if (message === undefined) throw err;
-      return fatal(this, message);
+      return brokerFailure(this, err, home);
     }
-    if (!this.jsonEnabled()) this.log(describe(report));
+    if (!this.jsonEnabled()) {
+      this.log(describe(report));
+      // A broker started with another home or --config is not this one: say where this looked.
+      if (!report.running && !flags.config && !existsSync(report.config)) {
+        this.log(`No configuration in home ${home}: for a broker started with another home, choose it with --home DIR or BPBROKER_HOME=DIR`);
+      }
+    }
     if (!report.running || report.responding === false) process.exitCode = 1;
     return report;
   }

@@ -5,7 +5,7 @@ import { executeCommand } from '../../client/bpclient.js';
 export default class Execute extends Command {
   static override summary = "Call an extension's method on the broker and print its response body.";
   static override description =
-    'The extension must be enabled in the broker\'s configuration. A status other than 200 fails with `Fatal error: Response Error STATUS`.';
+    'The extension must be enabled in the broker\'s configuration. A status other than 200 fails with `Fatal error: Response Error STATUS (REASON)`, REASON being the broker\'s reason phrase.';
   static override examples = [
     '<%= config.bin %> --bpbroker $IP:20443 --access-key "$KEY" <%= command.id %> --method ossec.AddAgent --data $HOSTNAME',
     '<%= config.bin %> <%= command.id %> --method myext.Echo --data x --param mode=fast',

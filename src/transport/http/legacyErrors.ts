@@ -17,6 +17,11 @@ const STATUS: Record<BrokerErrorCode, number> = {
   INTERNAL: 500,
 };
 
+/** The legacy status of a code, e.g. for a gRPC client that prints failures as the legacy API reports them. */
+export function legacyStatusOf(code: BrokerErrorCode): number {
+  return STATUS[code];
+}
+
 export interface LegacyErrorReply {
   status: number;
   message: string;

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
-import { fatal, userMessage } from '../../../cli/fatal.js';
+import { brokerFailure } from '../../../cli/fatal.js';
 import { restoreBackup } from '../../../registry/backups.js';
 
 export default class BackupRestore extends Command {
@@ -30,9 +30,7 @@ export default class BackupRestore extends Command {
       this.log(`Restored ${r.path} from ${r.from}`);
       if (r.journalRemoved) this.log('Removed the journal (the restored file supersedes it)');
     } catch (err) {
-      const message = userMessage(err);
-      if (message === undefined) throw err;
-      return fatal(this, message);
+      return brokerFailure(this, err, homeFrom(flags));
     }
   }
 }
