@@ -1,9 +1,7 @@
-import { isIP } from 'node:net';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { accessKeyMatches } from '../../core/accessKey.js';
-import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
 import type { BrokerMetrics } from '../../metrics/BrokerMetrics.js';
+import { adminRefusal } from './adminAccess.js';
 
 export interface OperationsOptions {
   metrics: BrokerMetrics;
@@ -37,7 +35,7 @@ export function operationsRouter(opts: OperationsOptions): Router {
     else res.status(503).json({ status: 'not ready', reasons });
   });
   router.get('/_metrics', (req, res) => {
-    const refusal = metricsRefusal(req, opts.adminKey);
+    const refusal = adminRefusal(req, opts.adminKey, 'Metrics');
     if (refusal) {
       if (refusal.status === 401) res.set('WWW-Authenticate', 'Bearer realm="bpbroker metrics"');
       res.status(refusal.status).json({ status: 'refused', message: refusal.message });
@@ -54,21 +52,4 @@ export function operationsRouter(opts: OperationsOptions): Router {
     );
   });
   return router;
-}
-
-/** Why this client may not read the metrics, or undefined when it may. The key itself is never echoed or logged. */
-function metricsRefusal(req: Request, adminKey: string): { status: number; message: string } | undefined {
-  if (adminKey === '') {
-    if (isLoopback(req.socket.remoteAddress)) return undefined;
-    return { status: 403, message: 'Metrics are served only to loopback clients while api.admin_key is empty; set api.admin_key and send it as "Authorization: Bearer KEY"' };
-  }
-  const m = /^Bearer +(.+)$/i.exec(req.get('authorization') ?? '');
-  if (!m) return { status: 401, message: 'Admin key required: send "Authorization: Bearer KEY" with the key in api.admin_key' };
-  if (!accessKeyMatches(adminKey, m[1]!.trim())) return { status: 403, message: 'Incorrect admin key' };
-  return undefined;
-}
-
-function isLoopback(address: string | undefined): boolean {
-  const ip = normalizeIp(address);
-  return isIP(ip) === 4 ? ip.startsWith('127.') : ip === '::1';
 }
