@@ -2,6 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { Logger } from '../../log/Logger.js';
 import type { BrokerMetrics } from '../../metrics/BrokerMetrics.js';
 import { adminRefusal } from './adminAccess.js';
+import { dashboardRouter, type DashboardOptions } from './dashboard.js';
 
 export interface OperationsOptions {
   metrics: BrokerMetrics;
@@ -9,6 +10,8 @@ export interface OperationsOptions {
   notReady: () => string[];
   /** `api.admin_key`: empty means only loopback clients may read the metrics. */
   adminKey: string;
+  /** Serves the dashboard under `/_ui/` (dashboard.ts). */
+  dashboard?: Omit<DashboardOptions, 'adminKey' | 'log'> | undefined;
   log: Logger;
 }
 
@@ -51,5 +54,6 @@ export function operationsRouter(opts: OperationsOptions): Router {
       },
     );
   });
+  if (opts.dashboard) router.use(dashboardRouter({ ...opts.dashboard, adminKey: opts.adminKey, log: opts.log }));
   return router;
 }
