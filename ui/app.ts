@@ -311,7 +311,8 @@ async function refresh(): Promise<void> {
     if (err instanceof Refused && (err.status === 401 || (err.status === 403 && err.message === 'Incorrect admin key'))) {
       const hadKey = sessionStorage.getItem(KEY_ITEM) !== null;
       sessionStorage.removeItem(KEY_ITEM);
-      showLogin(hadKey ? err.message : '');
+      // "Admin key required" on the first visit says nothing the form does not; any other refusal is shown.
+      showLogin(hadKey || err.status === 403 || !err.message.startsWith('Admin key required') ? err.message : '');
       return;
     }
     showProblem(err instanceof Error ? err.message : String(err));
