@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Broker } from '../../core/Broker.js';
@@ -30,9 +31,16 @@ export interface DashboardOptions {
   log: Logger;
 }
 
+/** The package's folder: this module runs from dist/src (the CLIs) or from src (tests), so it is looked for. */
+const PACKAGE_ROOT = ((): string => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error('bpbroker: package.json not found above the dashboard module');
+  }
+})();
 /** The page, its style and its script, built by `npm run build` into dist/ui (scripts/build-ui.mjs). */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../../../ui/', import.meta.url));
-const VERSION = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const DASHBOARD_DIR = join(PACKAGE_ROOT, 'dist', 'ui');
+const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const PAGE_SIZE = 50;
 
 /**
