@@ -1,12 +1,8 @@
-// `npm start` runs this first: it compiles only when a source changed since the last build (tsc -b writes
-// dist/tsconfig.tsbuildinfo at every build), so an unchanged clone starts at once, and says so while it builds.
-import { execFileSync } from 'node:child_process';
+// `npm start` runs this first: it builds only when a source changed since the last build (scripts/build.mjs
+// stamps every build), so an unchanged clone starts at once, and it says so while it builds.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const stamp = join(root, 'dist/tsconfig.tsbuildinfo');
+import { build, INPUTS, ROOT, STAMP } from './build.mjs';
 
 /** The newest modification time under `path` (a file or a folder), 0 when it does not exist. */
 function newest(path) {
@@ -24,17 +20,15 @@ function newest(path) {
 
 let built = 0;
 try {
-  built = statSync(stamp).mtimeMs;
+  built = statSync(STAMP).mtimeMs;
 } catch {
   built = 0; // never built
 }
-const inputs = ['src', 'generated', 'tsconfig.json'].map((p) => newest(join(root, p)));
-if (Math.max(...inputs) > built) {
-  process.stderr.write(built ? 'Sources changed: compiling (tsc -b)...\n' : 'First start: compiling the TypeScript sources into dist/ (tsc -b, about half a minute)...\n');
-  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+if (Math.max(...INPUTS.map((p) => newest(join(ROOT, p)))) > built) {
+  process.stderr.write(built ? 'Sources changed: compiling...\n' : 'First start: compiling the TypeScript sources into dist/ (about half a minute)...\n');
   try {
-    execFileSync(process.execPath, [tsc, '-b', root], { stdio: 'inherit' });
+    build();
   } catch {
-    process.exit(1); // tsc printed why
+    process.exit(1); // the compiler printed why
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -44,12 +45,23 @@ export interface ExtensionInfo {
   methods: string[];
   /** Why the newest version on disk did not load (the last good one, if any, still serves). */
   error?: string;
+  /** Which load of this namespace serves now: 1 for the first, one more for each reload. */
+  version?: number;
+  /** The first 12 hex digits of the SHA-256 of the bundled code that serves now. */
+  codeHash?: string;
+  /** When the serving version was loaded (ISO time). */
+  loadedAt?: string;
+  /** The namespace's last failure: a load, or a call that threw, crashed, timed out or answered 5xx. */
+  lastError?: { message: string; at: string };
 }
 
 interface Version {
   source: ExtensionSource;
   code: string;
   methods: string[];
+  number: number;
+  hash: string;
+  loadedAt: Date;
 }
 
 interface NamespaceState {
@@ -60,6 +72,7 @@ interface NamespaceState {
   slot: WorkerSlot | undefined;
   file: string;
   error: string | undefined;
+  lastError: { message: string; at: Date } | undefined;
   reloading: Promise<void> | undefined;
   again: boolean;
 }
@@ -112,6 +125,10 @@ export class ExtensionHost implements ExtensionRunner {
         file: s.file,
         methods: s.version?.methods ?? [],
         ...(s.error !== undefined ? { error: s.error } : {}),
+        ...(s.version
+          ? { version: s.version.number, codeHash: s.version.hash, loadedAt: s.version.loadedAt.toISOString() }
+          : {}),
+        ...(s.lastError ? { lastError: { message: s.lastError.message, at: s.lastError.at.toISOString() } } : {}),
       }));
   }
 
@@ -131,9 +148,11 @@ export class ExtensionHost implements ExtensionRunner {
       response = await slot.call(req.method, req.qs, req.requestingHost, this.configOf(req.namespace), this.timeoutMs(req.namespace));
     } catch (err) {
       observer?.called(req.namespace, req.method, err instanceof BrokerError && err.code === 'DEADLINE_EXCEEDED' ? 'timeout' : 'error');
+      st.lastError = { message: `${req.method}: ${err instanceof Error ? err.message : String(err)}`, at: new Date() };
       throw err;
     }
     observer?.called(req.namespace, req.method, response.status >= 500 ? 'error' : 'ok');
+    if (response.status >= 500) st.lastError = { message: `${req.method}: answered ${response.status}`, at: new Date() };
     return { ...response, statusMessage: reasonPhrase(response.statusMessage) };
   }
 
@@ -149,7 +168,7 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return Promise.resolve();
     let st = this.states.get(namespace);
     if (!st) {
-      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, reloading: undefined, again: false };
+      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false };
       this.states.set(namespace, st);
     }
     const state = st;
@@ -211,7 +230,7 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return void slot.terminate();
     const previous = st.slot;
     const reloaded = st.version !== undefined;
-    st.version = { source, code, methods };
+    st.version = { source, code, methods, number: (st.version?.number ?? 0) + 1, hash: createHash('sha256').update(code).digest('hex').slice(0, 12), loadedAt: new Date() };
     st.slot = slot;
     st.error = undefined;
     // Calls in flight finish on the old version; it ends when they are answered.
@@ -223,6 +242,7 @@ export class ExtensionHost implements ExtensionRunner {
   private loadFailed(st: NamespaceState, source: ExtensionSource, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     st.error = message;
+    st.lastError = { message, at: new Date() };
     this.opts.observer?.loaded(st.namespace, false);
     this.opts.log.warn(
       st.version ? 'extension failed to load; the last good version keeps serving' : 'extension failed to load',

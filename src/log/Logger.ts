@@ -25,7 +25,7 @@ export function createLogger(level: LogLevel = 'info', write: (line: string) => 
   };
 }
 
-function errorReplacer(_key: string, value: unknown): unknown {
+export function errorReplacer(_key: string, value: unknown): unknown {
   return value instanceof Error ? { message: value.message, stack: value.stack } : value;
 }
 

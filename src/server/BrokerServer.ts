@@ -20,6 +20,8 @@ import { TlsListener } from '../transport/tlsListener.js';
 import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/createGrpcTransport.js';
 import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
 import { BrokerMetrics } from '../metrics/BrokerMetrics.js';
+import { RecentErrors } from '../log/RecentErrors.js';
+import type { BrokerOverview } from '../transport/http/dashboard.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { apiSettings, backupSettings, grpcListenPort, grpcSettings, registrySettings, workerSettings } from './settings.js';
 import { removeStatus, writeStatus } from './statusFile.js';
@@ -82,7 +84,9 @@ export class BrokerServer {
   }
 
   static async start(opts: BrokerServerOptions): Promise<BrokerServer> {
-    const { log } = opts;
+    // The last warnings and errors, for the dashboard.
+    const recentErrors = new RecentErrors();
+    const log = recentErrors.wrap(opts.log);
     // The lock first, then the file: a configure or restore that finished just before must be read, not overwritten.
     const configPath = configPathFrom(opts.home, opts.configPath);
     mkdirSync(dirname(configPath), { recursive: true, mode: 0o755 });
@@ -138,9 +142,16 @@ export class BrokerServer {
       broker.attachExtensions(extensions);
       cleanups.push(() => extensions.close());
       const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
+      // Filled in once the ports are bound; the dashboard is served only after that.
+      const overview: BrokerOverview = { pid: process.pid, startedAt: new Date().toISOString(), config: loaded.path, listenIp: api.host, port: 0, grpcPort: 0 };
       const http = createLegacyHttpServer(broker, api, log, {
         stats: metrics.protocols.legacy,
-        operations: { metrics, notReady: () => broker.notReady(), adminKey: api.adminKey },
+        operations: {
+          metrics,
+          notReady: () => broker.notReady(),
+          adminKey: api.adminKey,
+          dashboard: { broker, overview: () => overview, extensions: () => extensions.list(), recentErrors: () => recentErrors.list() },
+        },
       });
 
       // One budget for every TLS connection, on the API port and on a separate gRPC port; on both, a client
@@ -179,6 +190,8 @@ export class BrokerServer {
         separateGrpcPort === undefined
           ? tls.port
           : await grpc.listenSeparate(api.host, separateGrpcPort, grpcServerCredentials(tlsMaterial));
+      overview.port = tls.port;
+      overview.grpcPort = grpcPort;
       metrics.attach({
         entries: () => registry.size,
         registryBytes: () => registry.totalBytes,

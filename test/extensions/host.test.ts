@@ -31,7 +31,16 @@ afterEach(async () => {
 describe('extension host (in process, compiled code)', () => {
   it('calls methods: echo, status, text, registry access, private and unknown methods', async () => {
     b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: {} });
-    expect(b.host.list()).toEqual([{ namespace: 'echo', file: join(b.lib, 'echo.mjs'), methods: ['Boom', 'Hog', 'Loop', 'Reg', 'Slow', 'Status', 'Test', 'Text'] }]);
+    expect(b.host.list()).toEqual([
+      {
+        namespace: 'echo',
+        file: join(b.lib, 'echo.mjs'),
+        methods: ['Boom', 'Hog', 'Loop', 'Reg', 'Slow', 'Status', 'Test', 'Text'],
+        version: 1,
+        codeHash: expect.stringMatching(/^[0-9a-f]{12}$/),
+        loadedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      },
+    ]);
     const r = await b.call('echo', 'Test', { data: 'hello' });
     expect(r).toEqual({ status: 200, statusMessage: '', contentType: 'Application/json', body: JSON.stringify({ qs: { data: 'hello' }, src: '127.0.0.1', v: 1 }) });
     expect(await b.call('echo', 'Status')).toMatchObject({ status: 409, statusMessage: 'Already there' });
@@ -54,6 +63,8 @@ describe('extension host (in process, compiled code)', () => {
     b = await inProcessBroker({ 'echo.mjs': ECHO }, { echo: {} });
     expect(await outcome(b.call('echo', 'Boom'))).toEqual({ code: 'INTERNAL', message: 'the disk is on fire' });
     expect((await b.call('echo', 'Test')).status).toBe(200);
+    // The namespace's last failure stays for the dashboard after later calls succeed.
+    expect(b.host.list()[0]?.lastError).toEqual({ message: 'Boom: the disk is on fire', at: expect.any(String) });
   });
 
   it('a slow method answers DEADLINE_EXCEEDED (504) at its time limit; per-namespace override wins', async () => {
@@ -159,7 +170,10 @@ export async function Wait(rh) {
 
     b.write('echo.mjs', ECHO.replace('v: 1', 'v: 3'));
     await waitFor(async () => (await v()) === 3, 10_000);
-    expect(b.host.list().find((e) => e.namespace === 'echo')?.error).toBeUndefined();
+    const echo = b.host.list().find((e) => e.namespace === 'echo');
+    expect(echo?.error).toBeUndefined();
+    // The third version that loaded; the failed loads between are its last error.
+    expect(echo).toMatchObject({ version: 3, lastError: { message: expect.stringMatching(/bad config at import/) } });
 
     rmSync(join(b.lib, 'echo.mjs'));
     const tookDelete = await waitFor(async () => (await outcome(b!.call('echo', 'Test')) as { message?: string }).message === 'Unauthorized package', 10_000);

@@ -1,8 +1,8 @@
 /**
- * With api.admin_key empty (the default), /_metrics answers loopback clients only. A client that is not on
- * loopback needs an address of its own: the broker runs in a network namespace of its own whose lo also holds
- * a TEST-NET address, and one client process there asks from 127.0.0.1 and from that address. Needs root
- * and iproute2 (CI has both): without them it fails, saying why.
+ * With api.admin_key empty (the default), /_metrics and the dashboard (/_ui/) answer loopback clients only. A
+ * client that is not on loopback needs an address of its own: the broker runs in a network namespace of its
+ * own whose lo also holds a TEST-NET address, and one client process there asks from 127.0.0.1 and from that
+ * address. Needs root and iproute2 (CI has both): without them it fails, saying why.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -97,4 +97,22 @@ it('answers /_metrics on loopback only while api.admin_key is empty; /_health an
   expect(JSON.parse(otherMetrics!.body).message).toMatch(/^Metrics are served only to loopback clients while api\.admin_key is empty/);
   expect(otherHealth).toEqual({ status: 200, body: '{"status":"ok"}' });
   expect(otherReady).toEqual({ status: 200, body: '{"status":"ready"}' });
+});
+
+it('serves the dashboard, its page and its JSON, to loopback clients only while api.admin_key is empty', { timeout: 60_000 }, async () => {
+  const [loopPage, loopStatus, otherPage, otherStatus, otherEntries] = await getFrom([
+    { from: '127.0.0.1', path: '/_ui/' },
+    { from: '127.0.0.1', path: '/_ui/api/status' },
+    { from: OTHER_IP, path: '/_ui/' },
+    { from: OTHER_IP, path: '/_ui/api/status' },
+    { from: OTHER_IP, path: '/_ui/api/entries?prefix=' },
+  ]);
+  expect(loopPage!.status).toBe(200);
+  expect(loopPage!.body).toContain('<title>bpbroker dashboard</title>');
+  expect(loopStatus!.status).toBe(200);
+  expect(JSON.parse(loopStatus!.body)).toMatchObject({ port: 20443, entries: 0, notReady: [] });
+  for (const refused of [otherPage, otherStatus, otherEntries]) {
+    expect(refused!.status).toBe(403);
+    expect(JSON.parse(refused!.body).message).toMatch(/^The dashboard is served only to loopback clients while api\.admin_key is empty/);
+  }
 });

@@ -1,9 +1,8 @@
-import { isIP } from 'node:net';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { accessKeyMatches } from '../../core/accessKey.js';
-import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
 import type { BrokerMetrics } from '../../metrics/BrokerMetrics.js';
+import { adminRefusal } from './adminAccess.js';
+import { dashboardRouter, type DashboardOptions } from './dashboard.js';
 
 export interface OperationsOptions {
   metrics: BrokerMetrics;
@@ -11,6 +10,8 @@ export interface OperationsOptions {
   notReady: () => string[];
   /** `api.admin_key`: empty means only loopback clients may read the metrics. */
   adminKey: string;
+  /** Serves the dashboard under `/_ui/` (dashboard.ts). */
+  dashboard?: Omit<DashboardOptions, 'adminKey' | 'log'> | undefined;
   log: Logger;
 }
 
@@ -37,7 +38,7 @@ export function operationsRouter(opts: OperationsOptions): Router {
     else res.status(503).json({ status: 'not ready', reasons });
   });
   router.get('/_metrics', (req, res) => {
-    const refusal = metricsRefusal(req, opts.adminKey);
+    const refusal = adminRefusal(req, opts.adminKey, 'Metrics');
     if (refusal) {
       if (refusal.status === 401) res.set('WWW-Authenticate', 'Bearer realm="bpbroker metrics"');
       res.status(refusal.status).json({ status: 'refused', message: refusal.message });
@@ -53,22 +54,6 @@ export function operationsRouter(opts: OperationsOptions): Router {
       },
     );
   });
+  if (opts.dashboard) router.use(dashboardRouter({ ...opts.dashboard, adminKey: opts.adminKey, log: opts.log }));
   return router;
-}
-
-/** Why this client may not read the metrics, or undefined when it may. The key itself is never echoed or logged. */
-function metricsRefusal(req: Request, adminKey: string): { status: number; message: string } | undefined {
-  if (adminKey === '') {
-    if (isLoopback(req.socket.remoteAddress)) return undefined;
-    return { status: 403, message: 'Metrics are served only to loopback clients while api.admin_key is empty; set api.admin_key and send it as "Authorization: Bearer KEY"' };
-  }
-  const m = /^Bearer +(.+)$/i.exec(req.get('authorization') ?? '');
-  if (!m) return { status: 401, message: 'Admin key required: send "Authorization: Bearer KEY" with the key in api.admin_key' };
-  if (!accessKeyMatches(adminKey, m[1]!.trim())) return { status: 403, message: 'Incorrect admin key' };
-  return undefined;
-}
-
-function isLoopback(address: string | undefined): boolean {
-  const ip = normalizeIp(address);
-  return isIP(ip) === 4 ? ip.startsWith('127.') : ip === '::1';
 }
