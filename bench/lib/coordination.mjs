@@ -1,6 +1,7 @@
 // Scenarios of the coordination primitives (watches and leases): how fast one write reaches a thousand
 // watchers, and what watchers, leases and a watcher that never reads cost the writers. Every broker here is
 // fresh; the watchers and lease keepers run in a fleet process of their own (bench/fleet.mjs).
+import { request } from 'node:https';
 import { startFleet, monotonicMs } from './fleet.mjs';
 import { closedLoop, grpcClients, percentile } from './load.mjs';
 import { cpuOf, seedCertificate, startBroker, tempHome } from './procs.mjs';
@@ -89,7 +90,7 @@ async function watchDelivery({ sideBySide, record, log, own, release, broker }) 
     const settle = await rpc.unary('update', { name, json: '{"seq":0}' });
     const { missing } = await fleet.delivery(settle.entry.modRevision, monotonicMs(), 60_000);
     if (missing > 0) throw new Error(`watch-delivery: ${missing} of ${WATCHERS} ${mode} watchers did not get the first write`);
-    sides.push({ label, fleet, run: (ms) => withCpu(b.pid, [fleet], () => deliveryRound(rpc, fleet, name, ms)) });
+    sides.push({ label, fleet, run: (ms) => withCpu(b.pid, [fleet], () => deliveryRound(rpc, fleet, name, ms, () => allWaiting(b.port, 2 * WATCHERS))) });
   }
   const results = await sideBySide(sides);
   rpc.close();
@@ -111,13 +112,38 @@ async function watchDelivery({ sideBySide, record, log, own, release, broker }) 
   }
 }
 
-async function deliveryRound(rpc, fleet, name, durationMs) {
+/** Resolves once the broker has `n` watches waiting (its `bpbroker_watchers` gauge): every poll is back in place. */
+async function allWaiting(port, n) {
+  for (const t0 = performance.now(); performance.now() - t0 < 30_000; ) {
+    const text = await new Promise((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path: '/_metrics', rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(body));
+      })
+        .on('error', reject)
+        .end();
+    });
+    const m = /^bpbroker_watchers (\d+)/m.exec(text);
+    if (!m) throw new Error('watch-delivery: no bpbroker_watchers gauge in /_metrics');
+    if (Number(m[1]) >= n) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`watch-delivery: fewer than ${n} watches waiting after 30 s`);
+}
+
+/**
+ * Writes one at a time for `durationMs`. Each write is sent once every watcher waits again (`settled`): the
+ * delay is one write's fan-out to watchers in place, not a queue behind the re-polls of the write before (whose
+ * cost shows in the broker's CPU per write).
+ */
+async function deliveryRound(rpc, fleet, name, durationMs, settled) {
   const afterAck = [];
   const afterSend = [];
   const writeMs = [];
   let missing = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < durationMs) {
+    await settled();
     const sent = monotonicMs();
     const { entry } = await rpc.unary('update', { name, json: `{"seq":${++seq}}` });
     const ack = monotonicMs();

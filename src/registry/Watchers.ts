@@ -13,6 +13,12 @@ export interface WatchBatch {
 export const MAX_BATCH = 1000;
 
 /**
+ * Watchers woken in one turn of the event loop (each answers in that turn); the rest wake on the next turns,
+ * so that the writer's answer and other requests are served in between.
+ */
+const WAKE_SLICE = 250;
+
+/**
  * A watch: a cursor into the history and nothing else. It pulls its next batch from the history when its
  * consumer asks, so it buffers nothing of its own: a watcher that reads slowly holds no memory and costs
  * writers and other watchers nothing. Once it has caught up, a watcher that falls so far behind that its
@@ -23,6 +29,8 @@ export class Watcher {
   private closed = false;
   /** It has been up to date once (a watcher resuming from far back is still catching up). */
   private caughtUp = false;
+  /** While it waits: the oldest revision the hub woke it for (what was published before that did not match). */
+  private firstMatch = Infinity;
 
   constructor(
     private readonly hub: WatchHub,
@@ -55,6 +63,10 @@ export class Watcher {
       });
       this.wake = undefined;
       this.hub.waiting(this, false);
+      // Whatever was published while it waited and did not wake it did not match: skip it unread, so that a
+      // watcher of a quiet name does not rescan every write made since it last woke.
+      if (this.firstMatch !== Infinity) this.cursor = Math.max(this.cursor, this.firstMatch - 1);
+      this.firstMatch = Infinity;
     }
   }
 
@@ -64,9 +76,11 @@ export class Watcher {
     this.wake?.();
   }
 
-  /** Called by the hub for an event this watcher follows. */
-  notify(): void {
-    this.wake?.();
+  /** Called by the hub, while this watcher waits, for a published event it follows. */
+  notify(revision: number): void {
+    if (!this.wake || revision <= this.cursor) return;
+    if (revision < this.firstMatch) this.firstMatch = revision;
+    this.wake();
   }
 
   private take(limit: number): WatchBatch | undefined {
@@ -78,7 +92,10 @@ export class Watcher {
       );
     }
     const events = history.after(this.cursor, this.filter, limit);
-    if (events.length === 0) return undefined;
+    if (events.length === 0) {
+      this.cursor = Math.max(this.cursor, history.lastRevision); // scanned through it: nothing matched
+      return undefined;
+    }
     // A full batch ends at its last event; a shorter one saw everything up to the newest revision.
     this.cursor = events.length === limit ? events.at(-1)!.revision : history.lastRevision;
     if (events.length < limit) this.caughtUp = true;
@@ -100,8 +117,14 @@ export class Watcher {
 export class WatchHub {
   private readonly byName = new Map<string, Set<Watcher>>();
   private readonly byPrefix = new Set<Watcher>();
-  /** Changes whose watchers wake on the next turn. */
+  /** Changes published since the last wake-up, whose watchers are not looked up yet. */
   private readonly pending: RegistryEvent[] = [];
+  /**
+   * Watchers to wake, in the order their events came, each with the oldest revision it follows that it has
+   * not been woken for: one place per watcher, so the queue never outgrows the watchers waiting.
+   */
+  private readonly wakeups = new Map<Watcher, number>();
+  private scheduled = false;
 
   constructor(readonly history: History) {}
 
@@ -112,30 +135,56 @@ export class WatchHub {
   }
 
   /**
-   * Called for every durable change, after the history has it. The watchers wake on the next turn of the
-   * event loop, not at once: the writer's own answer goes out first, however many watchers there are, and the
-   * changes of one turn wake each watcher once.
+   * Called for every durable change, after the history has it. Watchers are not woken at once but on later
+   * turns of the event loop, at most WAKE_SLICE a turn: the writer's answer goes out first and other clients'
+   * requests go on between slices, however many watchers there are. Wake-ups stay in revision order, which
+   * a watcher's skipping of what it does not follow relies on (see Watcher.notify).
    */
   publish(event: RegistryEvent): void {
     this.pending.push(event);
-    if (this.pending.length === 1) setImmediate(this.wakeAll);
+    this.schedule();
   }
 
-  private readonly wakeAll = (): void => {
-    const events = this.pending.splice(0);
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.wakeSome);
+  }
+
+  private readonly wakeSome = (): void => {
+    this.scheduled = false;
+    this.lookUp(this.pending.splice(0));
+    let n = 0;
+    for (const [watcher, revision] of this.wakeups) {
+      if (n++ === WAKE_SLICE) break;
+      this.wakeups.delete(watcher);
+      watcher.notify(revision);
+    }
+    if (this.wakeups.size > 0) this.schedule();
+  };
+
+  /** Queues a wake-up for every waiting watcher that follows one of `events` and has not read it yet. */
+  private lookUp(events: RegistryEvent[]): void {
     for (const event of events) {
       const named = this.byName.get(event.name);
-      if (named) for (const w of named) w.notify();
+      if (named) for (const watcher of named) this.queue(watcher, event.revision);
     }
-    if (this.byPrefix.size === 0) return;
-    for (const w of this.byPrefix) {
-      const prefix = (w.filter as { prefix: string }).prefix;
-      if (events.some((e) => e.name.startsWith(prefix))) w.notify();
+    if (this.byPrefix.size === 0 || events.length === 0) return;
+    for (const watcher of this.byPrefix) {
+      const prefix = (watcher.filter as { prefix: string }).prefix;
+      const first = events.find((e) => e.name.startsWith(prefix) && e.revision > watcher.revision);
+      if (first) this.queue(watcher, first.revision);
     }
-  };
+  }
+
+  private queue(watcher: Watcher, revision: number): void {
+    // Its oldest unread event is the one that counts; one before its cursor it has read before it waited.
+    if (revision > watcher.revision && !this.wakeups.has(watcher)) this.wakeups.set(watcher, revision);
+  }
 
   /** A watcher is waiting for a change (or no longer). */
   waiting(w: Watcher, on: boolean): void {
+    this.wakeups.delete(w); // a wake-up queued before is for what it has read since
     if ('prefix' in w.filter) {
       if (on) this.byPrefix.add(w);
       else this.byPrefix.delete(w);

@@ -120,9 +120,12 @@ function noBody(req: IncomingMessage): Buffer {
   return EMPTY;
 }
 
+/** Aborted when the client goes before its answer; not after it (an abort builds a DOMException with a stack). */
 function abortOnClose(res: ServerResponse): AbortSignal {
   const controller = new AbortController();
-  res.once('close', () => controller.abort());
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
   return controller.signal;
 }
 
