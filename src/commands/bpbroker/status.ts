@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { Command, Flags } from '@oclif/core';
+import { Command } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { brokerFailure } from '../../cli/fatal.js';
 import { brokerStatus, type StatusReport } from '../../server/brokerStatus.js';
