@@ -94,7 +94,9 @@ function watchGrpc({ port, filters, after, channels }) {
     { length: channels },
     () => new RegistryServiceClient(`127.0.0.1:${port}`, creds, { 'grpc.use_local_subchannel_pool': 1, 'grpc.ssl_target_name_override': 'localhost' }),
   );
-  closers.push(() => clients.forEach((c) => c.close()));
+  closers.push(() => {
+    for (const c of clients) c.close();
+  });
   let started = 0;
   watchers = filters.map((filter, i) => {
     const w = { revision: after ?? 0, at: 0 };
@@ -211,7 +213,9 @@ function keepLeases({ port, prefix, count, everyMs, channels }) {
     { length: channels },
     () => new RegistryServiceClient(`127.0.0.1:${port}`, creds, { 'grpc.use_local_subchannel_pool': 1, 'grpc.ssl_target_name_override': 'localhost' }),
   );
-  closers.push(() => clients.forEach((c) => c.close()));
+  closers.push(() => {
+    for (const c of clients) c.close();
+  });
   const perMs = count / everyMs;
   let next = 0;
   let issued = 0;

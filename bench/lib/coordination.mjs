@@ -27,7 +27,10 @@ let seq = 0;
  * @param {object[]} o.servers processes to stop if the bench fails half-way
  */
 export async function coordinationScenarios(o) {
-  const own = (p) => (o.servers.push(p), p);
+  const own = (p) => {
+    o.servers.push(p);
+    return p;
+  };
   const release = async (...ps) => {
     for (const p of ps) {
       await p.stop();

@@ -54,7 +54,10 @@ export function grpcClients(target, which, { channels = 1, tls = true } = {}) {
       const c = clients[next++ % clients.length];
       c[method](req, (err, res) => (err ? reject(err) : resolve(res)));
     });
-  return { unary, close: () => clients.forEach((c) => c.close()) };
+  return { unary, close: () => {
+      for (const c of clients) c.close();
+    },
+  };
 }
 
 function loadBroker(file) {

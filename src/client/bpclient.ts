@@ -148,7 +148,7 @@ export interface DiscoverCommandArgs {
 
 /** `discover`: the broker's IP (with --all, one per line and a warning when several brokers answer). */
 export async function discoverCommand(args: DiscoverCommandArgs): Promise<{ stdout: string; warning?: string }> {
-  let found;
+  let found: Awaited<ReturnType<typeof discover>>;
   try {
     found = await discover({
       name: args.name,

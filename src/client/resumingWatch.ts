@@ -108,7 +108,8 @@ export class ResumingWatch<B extends RevisionBatch> implements AsyncIterableIter
 
   private async pull(): Promise<IteratorResult<B, undefined>> {
     while (!this.closed) {
-      const source = (this.source ??= this.open(this.after));
+      this.source ??= this.open(this.after);
+      const source = this.source;
       let batch: B | undefined;
       let failure: unknown;
       try {

@@ -13,6 +13,7 @@ interface Chunk {
 }
 
 /** Names needing no escape in JSON: written between quotes as they are (JSON.stringify for the rest). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON must escape exactly these code points
 const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
 

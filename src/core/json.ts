@@ -145,7 +145,9 @@ export function joinMembers(members: Iterable<{ key: string; value: string }>): 
   return out === '' ? '{}' : `${out}}`;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
 const NON_ASCII = /[^\x00-\x7f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
 const NON_ASCII_ALL = /[^\x00-\x7f]/g;
 const hex4 = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 

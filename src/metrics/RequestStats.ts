@@ -50,7 +50,10 @@ export class ProtocolStats {
 
   private add(namespace: string, method: string): RequestRow {
     let methods = this.rows.get(namespace);
-    if (!methods) this.rows.set(namespace, (methods = new Map()));
+    if (!methods) {
+      methods = new Map();
+      this.rows.set(namespace, methods);
+    }
     const row = new RequestRow();
     methods.set(method, row);
     return row;

@@ -193,7 +193,10 @@ export class WatchHub {
     const name = w.filter.name;
     let set = this.byName.get(name);
     if (on) {
-      if (!set) this.byName.set(name, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.byName.set(name, set);
+      }
       set.add(w);
     } else if (set) {
       set.delete(w);

@@ -179,7 +179,7 @@ async function restoreLocked(opts: RestoreOptions, configPath: string, lock: Hel
     from = join(backupDirFor(configPath), opts.from);
   }
   // Validated by reading it through, an entry at a time, keeping none of them.
-  let valid;
+  let valid: ReturnType<typeof readConfigFile>;
   try {
     valid = readConfigFile(from, { onEntry: () => {} });
   } catch (err) {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/broker.js';
 import { inProcessBroker, outcome, waitFor, type InProcessBroker } from './harness.js';
 // Type-checks the shipped TypeScript example against the published typings (`npm test` runs tsc on the tests).
+// biome-ignore lint/correctness/noUnusedImports: compiles the example extension's types with the tests
 import type * as _lockTypes from '../../extensions/lock.js';
 
 const shipped = (name: string): string => readFileSync(join(ROOT, 'extensions', name), 'utf8');

@@ -53,7 +53,10 @@ export async function rawRequest(port: number, bytes: Buffer, opts: { timeoutMs?
         if (end < 0) break;
         const head = buf.subarray(0, end).toString('latin1').split('\r\n');
         const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(head[0] ?? '');
-        if (!m) return finish(new Error(`not an HTTP response: ${JSON.stringify(head[0])}`));
+        if (!m) {
+          finish(new Error(`not an HTTP response: ${JSON.stringify(head[0])}`));
+          return;
+        }
         const status = Number(m[1]);
         const headers: Record<string, string> = {};
         for (const line of head.slice(1)) {
@@ -87,7 +90,8 @@ export async function rawRequest(port: number, bytes: Buffer, opts: { timeoutMs?
         } catch {
           json = undefined;
         }
-        return finish(undefined, { status, reason: Buffer.from(m[2] ?? '', 'latin1').toString('utf8'), headers, body: content, json });
+        finish(undefined, { status, reason: Buffer.from(m[2] ?? '', 'latin1').toString('utf8'), headers, body: content, json });
+        return;
       }
       if (closed) finish(new Error(`connection closed without an answer${buf.length ? `: ${JSON.stringify(buf.toString('latin1').slice(0, 100))}` : ''}`));
     };

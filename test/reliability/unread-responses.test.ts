@@ -152,7 +152,9 @@ describe('HTTP/1.1 Gets a keep-alive client pipelines and never reads', () => {
         await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection still open; ${received} bytes read`)), 10_000))]);
         expect(received, `bytes delivered to a client that had pipelined ${PIPELINED} Gets`).toBeLessThan(50 * ENTRY.length);
       },
-      () => flooders.forEach((s) => s.destroy()),
+      () => {
+        for (const s of flooders) s.destroy();
+      },
     );
   });
 });

@@ -38,7 +38,8 @@ export function oneRequestAtATime(handle: RequestListener): RequestListener {
   };
   return (req, res) => {
     const socket = req.socket as Socket & { [LINE]?: Line };
-    const line = (socket[LINE] ??= { current: undefined, waiting: [] });
+    socket[LINE] ??= { current: undefined, waiting: [] };
+    const line = socket[LINE];
     const before = line.current;
     if (line.waiting.length > 0) line.waiting.push([req, res]);
     else if (before && !before.writableFinished && !before.destroyed) {

@@ -13,6 +13,7 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 export function reasonPhrase(message: string): string {
   // Printable ASCII is its own UTF-8 and Latin-1: nearly every reply ('OK') is sent as it is.
   if (message.length <= MAX_REASON_BYTES && PRINTABLE_ASCII.test(message)) return message;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters cannot go in a reason phrase
   let bytes = Buffer.from(message.replace(/[\x00-\x1f\x7f]/g, ' '), 'utf8');
   if (bytes.length > MAX_REASON_BYTES) {
     let cut = MAX_REASON_BYTES;
