@@ -47,7 +47,13 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const log = (msg) => process.stderr.write(`${msg}\n`);
+// Every line carries the time since the start and how many results are in, so a long run shows how far it is.
+const T0 = Date.now();
+const elapsed = () => {
+  const s = Math.round((Date.now() - T0) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+const log = (msg) => process.stderr.write(`[${elapsed()} · ${results.length} results] ${msg}\n`);
 
 /** A measured side: warm-up once, then its rounds interleaved with the other side's (fair under drifting load). */
 async function sideBySide(sides) {
@@ -119,6 +125,7 @@ async function main() {
   };
   log(`bpbroker bench (${QUICK ? 'quick' : 'full'}): ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}`);
   log('load generator, broker and baselines share these cores; figures are relative to each other, not to a dedicated server.');
+  log(`scenarios (${IDS.filter(wanted).length}): ${IDS.filter(wanted).join(', ')}`);
 
   const servers = [];
   try {

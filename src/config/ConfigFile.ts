@@ -1,7 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import type { Entry } from '../registry/Entry.js';
 import { readAnyLayout, type ReadOptions } from './anyLayout.js';
-import { bufferChunks, fileChunks, type ChunkSource } from './chunks.js';
+import { bufferChunks, CHUNK, fileChunks, type ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
 import { ConfigWriter } from './ConfigWriter.js';
 import type { Sections } from './defaults.js';
@@ -36,7 +36,7 @@ export function readConfigFile(path: string, opts: ReadOptions = {}): ConfigDocu
     throw new ConfigError(`Cannot read ${path}: ${(err as Error).message}`);
   }
   try {
-    return readChunks(() => fileChunks(fd), path, opts);
+    return readChunks(() => fileChunks(fd, CHUNK, opts.onRead), path, opts);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;

@@ -24,6 +24,8 @@ export interface ReadOptions {
   errors?: ReadErrors;
   /** The name errors give the file (default: its path). */
   name?: string;
+  /** Hears of the bytes read so far and the file's size (a file of gigabytes takes a while). */
+  onRead?: (bytesRead: number, fileBytes: number) => void;
 }
 
 export interface ReadErrors {

@@ -10,9 +10,10 @@ export interface ChunkSource {
 
 export const CHUNK = 4 << 20;
 
-/** Reads an open file from its start, `size` bytes at a time. */
-export function fileChunks(fd: number, size = CHUNK): ChunkSource {
-  const length = Math.max(1, Math.min(size, fstatSync(fd).size || 1));
+/** Reads an open file from its start, `size` bytes at a time; `onRead` hears of the bytes read so far and the file's size. */
+export function fileChunks(fd: number, size = CHUNK, onRead?: (bytesRead: number, fileBytes: number) => void): ChunkSource {
+  const fileBytes = fstatSync(fd).size;
+  const length = Math.max(1, Math.min(size, fileBytes || 1));
   let pos = 0;
   return {
     next() {
@@ -20,11 +21,13 @@ export function fileChunks(fd: number, size = CHUNK): ChunkSource {
       const n = readSync(fd, buf, 0, length, pos);
       if (n === 0) return undefined;
       pos += n;
+      onRead?.(pos, fileBytes);
       return n < length ? buf.subarray(0, n) : buf;
     },
     readInto(target, offset) {
       const n = readSync(fd, target, offset, target.length - offset, pos);
       pos += n;
+      if (n > 0) onRead?.(pos, fileBytes);
       return n;
     },
   };

@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { joinMembers, splitMembers, type Member } from '../core/json.js';
+import { noProgress, type Progress } from '../core/progress.js';
 import type { Entry } from '../registry/Entry.js';
 import { Registry } from '../registry/Registry.js';
 import { commitTemp, writeParts, writeTemp } from '../registry/atomicWrite.js';
@@ -32,6 +33,8 @@ export interface ConfigureOptions {
   inputName: string;
   /** The caller (restore) already holds the file's lock. */
   heldLock?: HeldLock | undefined;
+  /** Told of each step: an old broker's registry may take a while to read and write. */
+  progress?: Progress | undefined;
 }
 
 /**
@@ -79,7 +82,9 @@ async function configureLocked(opts: ConfigureOptions): Promise<ConfigureResult>
       const json = mergeEntry(existing.json, e, `services.${e.name}`, applied, untouched);
       if (json !== undefined) changed.set(e.name, { ...toEntry({ ...e, json }, ++revision, existing), lastWriteIp: existing.lastWriteIp, lastWriteTs: existing.lastWriteTs });
     };
-    const read: ReadOptions = { onEntry, errors, name: opts.inputName };
+    const progress = opts.progress ?? noProgress;
+    progress.phase(`Reading ${opts.inputName}`, 'path' in opts.input ? sizeOf(opts.input.path) : undefined);
+    const read: ReadOptions = { onEntry, errors, name: opts.inputName, onRead: (n) => progress.advance(n) };
     const input = 'path' in opts.input ? readConfigFile(opts.input.path, read) : parseConfigText(opts.input.text, opts.inputName, read);
     if (!input) throw new ConfigError(`Cannot read ${opts.inputName}: no such file`);
 
@@ -100,12 +105,21 @@ async function configureLocked(opts: ConfigureOptions): Promise<ConfigureResult>
       yield* added.values();
     };
     const plan = new ConfigWriter().plan(sections, entries(), revision);
+    progress.phase(`Writing ${loaded.path}`);
     await commitTemp(await writeTemp(loaded.path, (fh) => writeParts(fh, plan.parts())), loaded.path);
     // The file now holds every change the journal had.
     await registry.dropJournalBefore(segment);
     return { path: loaded.path, applied, untouched };
   } finally {
     await registry.close();
+  }
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined; // reading it says why
   }
 }
 

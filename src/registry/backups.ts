@@ -11,6 +11,7 @@ import { readConfigFile } from '../config/ConfigFile.js';
 import { configure } from '../config/configure.js';
 import { acquireLock, type HeldLock } from '../config/lockFile.js';
 import { configPathFrom, journalDirFor } from '../config/paths.js';
+import { noProgress, type Progress } from '../core/progress.js';
 import { silentLogger, type Logger } from '../log/Logger.js';
 import { atomicCopyFile } from './atomicWrite.js';
 
@@ -170,7 +171,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   }
 }
 
-type RestoreOptions = { home: string; configPath?: string | undefined; from: string };
+type RestoreOptions = { home: string; configPath?: string | undefined; from: string; progress?: Progress | undefined };
 
 async function restoreLocked(opts: RestoreOptions, configPath: string, lock: HeldLock): Promise<RestoreResult> {
   // A bare backup name is looked up in the backups folder.
@@ -178,10 +179,12 @@ async function restoreLocked(opts: RestoreOptions, configPath: string, lock: Hel
   if (!existsSync(from) && !isAbsolute(opts.from) && !opts.from.includes('/') && !opts.from.includes('\\')) {
     from = join(backupDirFor(configPath), opts.from);
   }
+  const progress = opts.progress ?? noProgress;
   // Validated by reading it through, an entry at a time, keeping none of them.
   let valid: ReturnType<typeof readConfigFile>;
   try {
-    valid = readConfigFile(from, { onEntry: () => {} });
+    progress.phase(`Checking ${from}`, existsSync(from) ? statSync(from).size : undefined);
+    valid = readConfigFile(from, { onEntry: () => {}, onRead: (n) => progress.advance(n) });
   } catch (err) {
     if (err instanceof ConfigError && err.message.startsWith(`Cannot read ${from}`)) {
       throw new ConfigError(`Cannot read backup ${from}: ${err.message.slice(`Cannot read ${from}: `.length)}. See \`bpbroker backup list\`.`);
@@ -197,6 +200,7 @@ async function restoreLocked(opts: RestoreOptions, configPath: string, lock: Hel
     // with no records has nothing to fold: a big registry is not read for nothing).
     if (journalHasRecords(journal)) {
       try {
+        progress.phase('Folding the journal into the current configuration');
         await configure({ home: opts.home, configPath: opts.configPath, input: { text: '{}' }, inputName: 'restore', heldLock: lock });
       } catch (err) {
         // A damaged file is a common reason to restore: save it as it is.
@@ -204,9 +208,11 @@ async function restoreLocked(opts: RestoreOptions, configPath: string, lock: Hel
       }
     }
     const saver = new Backups({ configPath, freqSecs: 0, retain: Number.MAX_SAFE_INTEGER, log: silentLogger });
+    progress.phase('Saving the current configuration as a backup');
     savedCurrent = await saver.backupNow({ force: true });
   }
 
+  progress.phase(`Restoring ${configPath}`);
   await atomicCopyFile(from, configPath, 0o600);
   const journalRemoved = existsSync(journal);
   rmSync(journal, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { brokerFailure } from '../../cli/fatal.js';
+import { progressBar } from '../../cli/progressBar.js';
 import { configure } from '../../config/configure.js';
 
 export default class Configure extends Command {
@@ -36,7 +37,10 @@ export default class Configure extends Command {
         if (process.stdin.isTTY) process.stderr.write('Type the configuration to add as JSON, then Ctrl-D on a new line to apply it (or pass --config-file FILE):\n');
         await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
       }
-      const result = await configure({ home: homeFrom(flags), configPath: flags.config, input: { path: path! }, inputName });
+      const progress = progressBar();
+      const result = await configure({ home: homeFrom(flags), configPath: flags.config, input: { path: path! }, inputName, progress }).finally(() =>
+        progress.end(),
+      );
       if (flags.json) {
         this.log(JSON.stringify(result, null, 2));
         return;

@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
 import { brokerFailure } from '../../../cli/fatal.js';
+import { progressBar } from '../../../cli/progressBar.js';
 import { restoreBackup } from '../../../registry/backups.js';
 
 export default class BackupRestore extends Command {
@@ -20,8 +21,9 @@ export default class BackupRestore extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(BackupRestore);
+    const progress = progressBar();
     try {
-      const r = await restoreBackup({ home: homeFrom(flags), configPath: flags.config, from: flags.from });
+      const r = await restoreBackup({ home: homeFrom(flags), configPath: flags.config, from: flags.from, progress }).finally(() => progress.end());
       if (flags.json) {
         this.log(JSON.stringify(r, null, 2));
         return;

@@ -1,0 +1,74 @@
+import type { Progress } from '../core/progress.js';
+
+/** A terminal: the bar is redrawn this often at most, once the operation has lasted QUIET_TTY_MS. */
+const TICK_MS = 100;
+const QUIET_TTY_MS = 500;
+/** A log or a pipe: nothing for quick operations, then a line at most this often. */
+const QUIET_LINE_MS = 2_000;
+const LINE_MS = 5_000;
+
+/**
+ * Progress on standard error: a bar redrawn in place at a terminal; elsewhere (a service log, a script's output)
+ * a line every few seconds. Quick operations print nothing, so their output stays what it always was.
+ */
+export function progressBar(out: NodeJS.WriteStream = process.stderr): Progress {
+  const tty = out.isTTY === true;
+  const started = Date.now();
+  let label = '';
+  let total: number | undefined;
+  let done = 0;
+  let last = 0;
+  let drawn = false; // a bar is on the current terminal line
+  let wrote = false;
+  const text = (): string => {
+    if (total === undefined || total <= 0) return done > 0 ? `${label}: ${bytes(done)}` : `${label}...`;
+    const pct = Math.min(100, Math.floor((done / total) * 100));
+    if (!tty) return `${label}: ${pct}% (${bytes(done)} of ${bytes(total)})`;
+    const width = 24;
+    const full = Math.round((pct / 100) * width);
+    return `${label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${pct}% ${bytes(done)} of ${bytes(total)}`;
+  };
+  const draw = (force = false): void => {
+    const now = Date.now();
+    if (now - started < (tty ? QUIET_TTY_MS : QUIET_LINE_MS)) return;
+    if (!force && now - last < (tty ? TICK_MS : LINE_MS)) return;
+    out.write(tty ? `\r\x1b[2K${text()}` : `${text()}\n`);
+    drawn = tty;
+    wrote = true;
+    last = now;
+  };
+  const closeLine = (): void => {
+    if (drawn) out.write('\n');
+    drawn = false;
+  };
+  return {
+    phase(next, totalBytes) {
+      if (wrote) draw(true); // the step that ends, as far as it got
+      closeLine();
+      label = next;
+      total = totalBytes;
+      done = 0;
+      draw(true);
+    },
+    advance(n) {
+      done = n;
+      draw();
+    },
+    end() {
+      if (wrote) draw(true);
+      closeLine();
+    },
+  };
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
