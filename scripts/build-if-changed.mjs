@@ -25,7 +25,7 @@ try {
   built = 0; // never built
 }
 if (Math.max(...INPUTS.map((p) => newest(join(ROOT, p)))) > built) {
-  process.stderr.write(built ? 'Sources changed: compiling...\n' : 'First start: compiling the TypeScript sources into dist/ (about half a minute)...\n');
+  process.stderr.write(built ? 'Sources changed: compiling...\n' : 'First start: compiling the TypeScript sources into dist/ (a few seconds)...\n');
   try {
     build();
   } catch {
