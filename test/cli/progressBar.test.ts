@@ -7,7 +7,14 @@ import { readConfigFile } from '../../src/config/ConfigFile.js';
 
 /** A stream that keeps what is written to it. */
 function sink(isTTY: boolean) {
-  const out = { isTTY, text: '', write: (s: string) => ((out.text += s), true) };
+  const out = {
+    isTTY,
+    text: '',
+    write: (s: string): boolean => {
+      out.text += s;
+      return true;
+    },
+  };
   return out as typeof out & NodeJS.WriteStream;
 }
 
