@@ -9,8 +9,13 @@ export type Invoke<R> = (ep: EtcdEndpoint, meta: grpc.Metadata, opts: Partial<gr
 
 /** The failures after which a call certainly did not reach etcd's log, so it can go to the next member. */
 const NOT_SENT = /^No connection established|etcdserver: no leader|etcdserver: not capable/;
-/** etcd dropped or does not know the token: log in again and repeat (the request was refused, not applied). */
-const STALE_TOKEN = /invalid auth token|auth store is old/;
+/**
+ * etcd dropped or does not know the token, or wants one now (auth was turned on): log in again and repeat (the
+ * request was refused, not applied).
+ */
+export const STALE_TOKEN = /invalid auth token|auth store is old|user name is empty/;
+/** Credentials are set but etcd has auth turned off: calls go without a token (an empty one) until it asks. */
+const AUTH_OFF = /authentication is not enabled/;
 
 export interface CallOptions {
   /** The call only reads: repeating it on another member after any UNAVAILABLE is harmless. */
@@ -87,7 +92,16 @@ export class EtcdCaller {
     const { username, password } = this.credentials;
     if (!this.token) {
       const login = this.call<AuthenticateResponse>('login', (ep, meta, o, done) => ep.auth.authenticate({ name: username, password }, meta, o, done), { anonymous: true });
-      const token = login.then((r) => (this.tokenValue = r.token));
+      const token = login.then(
+        (r) => r.token,
+        (err: EtcdError) => {
+          if (AUTH_OFF.test(err.details ?? '')) return '';
+          throw err;
+        },
+      );
+      token.then((t) => {
+        this.tokenValue = t;
+      }, () => undefined);
       this.token = token;
       // A failed login is tried again by the next call.
       token.catch(() => {
@@ -100,7 +114,7 @@ export class EtcdCaller {
 
 function metadataWith(token: string | undefined): grpc.Metadata {
   const meta = new grpc.Metadata();
-  if (token) meta.set('token', token);
+  if (token) meta.set('token', token); // none, or '' while etcd has auth off
   return meta;
 }
 

@@ -39,7 +39,8 @@ export function isServiceError(err: unknown): err is grpc.ServiceError {
 }
 
 /** Maps etcd's status (or a cancel reason of a watch, `code` undefined) to the store's error. */
-export function etcdErrorOf(code: grpc.status | undefined, details: string, endpoint: string): EtcdError {
+export function etcdErrorOf(code: grpc.status | undefined, grpcDetails: string, endpoint: string): EtcdError {
+  const details = grpcDetails.replace(/\. Resolution note: .*$/s, ''); // grpc-js's resolver remark, empty for IPs
   const at = `${endpoint}: ${details}`;
   if (/permission denied/.test(details)) return new EtcdError('PERMISSION_DENIED', `Registry access denied: ${details}`, code, details);
   if (/invalid auth token|authentication failed|user name is empty|auth store is old|user name not found/.test(details)) {

@@ -1,7 +1,7 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import * as grpc from '@grpc/grpc-js';
 import { WatchCreateRequest, type WatchRequest, type WatchResponse } from '../../../generated/etcd/etcdserverpb/rpc.js';
-import type { EtcdCaller } from './EtcdCaller.js';
+import { type EtcdCaller, STALE_TOKEN } from './EtcdCaller.js';
 import type { EtcdEndpoint } from './EtcdEndpoints.js';
 import { EtcdCompactedError, EtcdError, etcdErrorOf, isServiceError, toEtcdError } from './EtcdError.js';
 import { EtcdWatch, type EtcdWatchOptions } from './EtcdWatch.js';
@@ -9,8 +9,6 @@ import { bytes, prefixEnd } from './keys.js';
 
 /** etcd's watch_id of an answer that belongs to no single watch (a failed create, a requested progress notice). */
 const NO_WATCH = -1;
-/** A refused create that a new login fixes. */
-const STALE_TOKEN = /invalid auth token|auth store is old/;
 
 /**
  * One gRPC Watch stream to one member, carrying any number of watches (etcd multiplexes them by watch_id; we pick
