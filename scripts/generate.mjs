@@ -33,7 +33,9 @@ function writeDescriptors(outDir) {
       const name = new BinaryReader(bytes);
       const [f] = name.tag(); // FileDescriptorProto.name (1) comes first
       if (f !== 1) throw new Error('unexpected FileDescriptorProto layout');
-      files[name.string()] = Buffer.from(bytes).toString('base64');
+      const file = name.string();
+      // Only our own API is described by the broker's reflection service; etcd's protos are for the etcd client.
+      if (file.startsWith('bpbroker/')) files[file] = Buffer.from(bytes).toString('base64');
     }
     const lines = Object.keys(files)
       .sort()
