@@ -132,10 +132,10 @@ describe('Python extension modules on a real broker', () => {
 });
 
 describe('Python extension modules in process', () => {
-  it('OSSEC AddAgent gives concurrent agents distinct ids; a Python 2 module is refused with the reason', async () => {
+  it('OSSEC AddAgent gives concurrent agents distinct ids; a Python 2 module is refused with the reason; a package folder reloads with its modules', async () => {
     const b = await inProcessBroker(
       { 'ossec.py': readFileSync(join(ROOT, 'extensions/python/ossec.py'), 'utf8'), 'old.py': 'def Test(rh):\n    print "hello"\n' },
-      { ossec: { _access_key: '' }, old: {} },
+      { ossec: { _access_key: '' }, old: {}, tools: {} },
     );
     try {
       const keys = join(b.dir, 'client.keys');
@@ -148,6 +148,14 @@ describe('Python extension modules in process', () => {
       expect(readFileSync(keys, 'utf8').trim().split('\n')).toHaveLength(4);
       const old = b.host.list().find((e) => e.namespace === 'old');
       expect(old?.error).toMatch(/old\.py", line 2[\s\S]*Missing parentheses in call to 'print'/);
+
+      // A package folder: index.py imports a module beside it; changing that module reloads the namespace.
+      b.write('tools/helper.py', 'N = 1\n');
+      b.write('tools/index.py', 'import helper\n\ndef N(rh):\n    return helper.N\n');
+      await waitFor(async () => b.host.hasMethod('tools', 'N'), 10_000, 20, 'the package to load');
+      expect((await b.call('tools', 'N')).body).toBe('1');
+      b.write('tools/helper.py', 'N = 2\n');
+      await waitFor(async () => (await b.call('tools', 'N')).body === '2', 10_000, 20, 'the changed helper to serve');
     } finally {
       await b.close();
     }
