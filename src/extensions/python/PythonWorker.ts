@@ -54,9 +54,8 @@ export class PythonWorker extends EventEmitter {
     this.child.stdin!.on('error', () => undefined);
     const lines = createInterface({ input: this.child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     lines.on('line', (line) => this.onLine(line));
-    // Only its answers keep the broker waiting (its stdout pipe); the host ends the process on shutdown.
-    this.child.unref();
-    (this.child.stdin as { unref?: () => void } | null)?.unref?.();
+    // Not unref'd: a check (install-extension) waits on it with nothing else to do. The host ends every process
+    // on shutdown, and the runner exits by itself when the broker goes away (its stdin closes).
   }
 
   postMessage(msg: ToWorker): void {
