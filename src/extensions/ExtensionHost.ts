@@ -8,8 +8,8 @@ import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
 import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import type { WatchBatch } from '../registry/Watchers.js';
-import { bundleExtension } from './bundle.js';
 import type { RegistryCall, RegistryValue, WireBatch, WireEntry } from './protocol.js';
+import { extensionCode, extensionWorker } from './runtime.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
 import { WorkerFactory } from './WorkerFactory.js';
 import { WorkerSlot, type WatchBounds } from './WorkerSlot.js';
@@ -212,7 +212,7 @@ export class ExtensionHost implements ExtensionRunner {
     st.file = source.path;
     let code: string;
     try {
-      code = await bundleExtension(source.entry);
+      code = await extensionCode(source);
     } catch (err) {
       return this.loadFailed(st, source, err);
     }
@@ -254,7 +254,7 @@ export class ExtensionHost implements ExtensionRunner {
     const slot = new WorkerSlot(
       { namespace, file: source.entry, code },
       {
-        worker: this.factory.take(),
+        worker: extensionWorker(source.entry, this.factory),
         memoryMb: this.opts.memoryMb,
         loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
         registry: (call, host, watch) => this.registryCall(call, host, watch),

@@ -1,4 +1,3 @@
-import type { Worker } from 'node:worker_threads';
 import { BrokerError } from '../core/BrokerError.js';
 import type { ExtensionResponse } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
@@ -16,9 +15,18 @@ export type RegistryBridge = (call: RegistryCall, requestingHost: string, watch?
 /** Watches one call may have open at once: each holds a watcher in core until it answers. */
 export const MAX_WATCHES_PER_CALL = 100;
 
+/** What a slot drives: a worker thread (see WorkerFactory), or a process speaking the same messages (a Python one). */
+export interface ExtensionWorker {
+  on(event: 'message', listener: (msg: FromWorker) => void): unknown;
+  on(event: 'error', listener: (err: Error & { code?: string }) => void): unknown;
+  on(event: 'exit', listener: (code: number) => void): unknown;
+  postMessage(msg: ToWorker): void;
+  terminate(): Promise<unknown>;
+}
+
 export interface SlotOptions {
-  /** A fresh worker thread (see WorkerFactory). */
-  worker: Worker;
+  /** A fresh worker. */
+  worker: ExtensionWorker;
   /** Shown in the out-of-memory message. */
   memoryMb?: number | undefined;
   /** How long loading (top-level code) may take. */
@@ -57,7 +65,7 @@ function isWireResponse(r: ExtensionResponse): boolean {
  * interleave). Retiring it lets the calls in flight finish, then terminates it.
  */
 export class WorkerSlot {
-  private readonly worker: Worker;
+  private readonly worker: ExtensionWorker;
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 1;
   private state: SlotState = 'loading';

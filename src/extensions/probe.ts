@@ -1,6 +1,6 @@
 import { BrokerError } from '../core/BrokerError.js';
 import { silentLogger } from '../log/Logger.js';
-import { bundleExtension } from './bundle.js';
+import { extensionCode, extensionWorker } from './runtime.js';
 import { WorkerFactory } from './WorkerFactory.js';
 import { WorkerSlot } from './WorkerSlot.js';
 
@@ -9,12 +9,12 @@ import { WorkerSlot } from './WorkerSlot.js';
  * Throws ExtensionLoadError saying why it does not load.
  */
 export async function probeExtension(namespace: string, entry: string, loadTimeoutMs = 10_000): Promise<string[]> {
-  const code = await bundleExtension(entry);
+  const code = await extensionCode({ entry, path: entry, kind: 'file' });
   const factory = new WorkerFactory(undefined, false);
   const slot = new WorkerSlot(
     { namespace, file: entry, code },
     {
-      worker: factory.take(),
+      worker: extensionWorker(entry, factory),
       loadTimeoutMs,
       // Top-level code that touches the registry during a check gets a clear refusal, not a hang.
       registry: () => Promise.reject(new BrokerError('UNAVAILABLE', 'The registry is not available while checking an extension')),

@@ -2,8 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { RESERVED_SECTIONS } from '../config/defaults.js';
 
-/** File types an extension may be written in. In one folder, a name's first match in this order wins. */
-export const EXTENSION_SUFFIXES = ['.ts', '.mjs', '.js', '.cjs'] as const;
+/** File types an extension may be written in (.py: a Python 3 module). In one folder, a name's first match in this order wins. */
+export const EXTENSION_SUFFIXES = ['.ts', '.mjs', '.js', '.cjs', '.py'] as const;
 
 /** Where one namespace's code comes from. */
 export interface ExtensionSource {

@@ -8,7 +8,7 @@ import { InstallError, installExtension } from '../../extensions/install.js';
 export default class InstallExtension extends Command {
   static override summary = 'Install a custom extension into $BPBROKER_HOME/lib.';
   static override description =
-    'Copies a file (.js .mjs .cjs .ts) or a package folder into the extensions folder after checking that it loads, ' +
+    'Copies a file (.js .mjs .cjs .ts, or a Python 3 module .py) or a package folder into the extensions folder after checking that it loads, ' +
     'and lists its methods. The namespace is the file name without extension (or the folder name). ' +
     'A running broker picks it up within a second; clients can call it once its namespace is in the configuration. ' +
     'Safe to run again: an identical copy is left alone, a changed one replaces the old.';
