@@ -14,7 +14,7 @@ export interface WatchContext {
   readonly client: EtcdClient;
   /** The store's key prefix; the key equal to it is the delete marker. */
   readonly prefix: Buffer;
-  /** The newest revision the store has seen: where a watch "from now" starts counting. */
+  /** The newest revision the store has seen: a watch "from now" starts after it. */
   readonly revision: number;
   remember(entryKv: NonNullable<Event['kv']>): RegistryEvent['entry'];
 }
@@ -44,17 +44,13 @@ export class EtcdStoreWatch implements StoreWatch {
     filter: WatchFilter,
     after: number | undefined,
   ) {
+    // From now: from the newest revision this store has seen, so every write it made before is left out and
+    // every later one is in, whenever etcd gets to set the watch up.
     this.cursor = after ?? ctx.revision;
     this.converted = this.cursor;
     const key = Buffer.concat([ctx.prefix, nameBytes('name' in filter ? filter.name : filter.prefix)]);
-    this.watch = ctx.client.watch({ key, prefix: 'prefix' in filter, prevKv: true, ...(after !== undefined ? { startRevision: after + 1 } : {}) });
-    if (after === undefined) {
-      // From now: etcd's revision when it set the watch up, everything after which it delivers.
-      void this.watch.created.then((r) => {
-        if (this.queue.length === 0 && r > this.converted) this.cursor = this.converted = r;
-      }, () => {});
-    }
-    void this.pump(after);
+    this.watch = ctx.client.watch({ key, prefix: 'prefix' in filter, prevKv: true, startRevision: this.cursor + 1 });
+    void this.pump(this.cursor);
   }
 
   get revision(): number {
@@ -91,7 +87,7 @@ export class EtcdStoreWatch implements StoreWatch {
     this.wake?.();
   }
 
-  private async pump(after: number | undefined): Promise<void> {
+  private async pump(after: number): Promise<void> {
     try {
       for await (const batch of this.watch) {
         // A batch is queued whole: the cursor never stops inside a revision.
@@ -105,7 +101,7 @@ export class EtcdStoreWatch implements StoreWatch {
         this.wake?.();
       }
     } catch (err) {
-      this.failure = err instanceof EtcdCompactedError && after !== undefined ? compactedError(after, err) : brokerErrorOf(err);
+      this.failure = err instanceof EtcdCompactedError ? compactedError(after, err) : brokerErrorOf(err);
       this.wake?.();
     }
   }
