@@ -8,6 +8,7 @@ import type { WatchBatch } from '../registry/Watchers.js';
  * same answers to the same calls; test/store/conformance runs one suite against each.
  *
  * Revisions are one counter for the whole registry: every change (put, delete, expiry) takes the next one.
+ * Names are never empty (the core refuses them; the etcd store keeps its delete marker at the empty name's key).
  */
 export interface Store {
   readonly kind: 'embedded' | 'etcd';
@@ -47,7 +48,8 @@ export interface Store {
   /**
    * The changes after revision `after` (from now when undefined) to entries `filter` selects, in revision
    * order. A lease that runs out deletes its entry as an `expire` event, never `delete`. Starting before the
-   * oldest revision kept throws BrokerError OUT_OF_RANGE with that revision in its message.
+   * oldest revision kept throws BrokerError OUT_OF_RANGE with that revision in its message: from `watch` (the
+   * embedded store knows at once) or from the first `next` (etcd tells when it sets the watch up).
    */
   watch(filter: WatchFilter, after?: number): StoreWatch;
 

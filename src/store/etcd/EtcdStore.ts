@@ -1,0 +1,277 @@
+import type { KeyValue } from '../../../generated/etcd/mvccpb/kv.js';
+import { BrokerError } from '../../core/BrokerError.js';
+import type { Entry, WatchFilter } from '../../registry/Entry.js';
+import type { ListResult } from '../../registry/Registry.js';
+import type { Mutation, Store, StoreWatch } from '../Store.js';
+import { EtcdClient } from './EtcdClient.js';
+import { EtcdNames } from './EtcdNames.js';
+import type { EtcdOptions } from './EtcdOptions.js';
+import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
+import { decodeEntry, type EntryHead, encodeValue } from './entryValue.js';
+import { keyAfter, prefixEnd } from './keys.js';
+import { nameBytes } from './nameKeys.js';
+import { brokerErrorOf } from './storeErrors.js';
+import { compare, op } from './txn.js';
+
+export const DEFAULT_PREFIX = '/bpbroker/';
+
+export interface EtcdStoreOptions extends EtcdOptions {
+  /** Every key of the registry starts with it (default `/bpbroker/`); brokers on one prefix share one registry. */
+  prefix?: string;
+}
+
+/** A write or delete that keeps losing its Txn to other writers gives up after this many tries. */
+const MAX_ATTEMPTS = 100;
+/** Entries read per Range of a List page (a page's entries may be large; etcd answers are best kept small). */
+const LIST_CHUNK = 100;
+
+/**
+ * The Store on etcd, under a key prefix: entry `NAME` is the key PREFIX+NAME (see nameKeys.ts), its value the
+ * entry's JSON with a small head (see entryValue.ts). Revisions are etcd's. `write` and `delete` read the key,
+ * run the caller's function, and write in a Txn on the read mod_revision (create_revision 0 when absent),
+ * reading and running it again when another writer got there first. Each leased entry has its own etcd lease.
+ * An explicit delete also puts the delete marker (the key PREFIX itself, which no entry has: names are never
+ * empty) in the same Txn, which tells it from a lease expiry in watches (EtcdStoreWatch).
+ */
+export class EtcdStore implements Store {
+  readonly kind = 'etcd';
+  private readonly prefix: Buffer;
+  private readonly names: EtcdNames;
+  private newest = 0;
+  private trouble: string | undefined;
+  /** The etcd lease of each leased entry read or written here, for leaseLeft. */
+  private readonly leaseOf = new WeakMap<Entry, string>();
+  private readonly watchContext: WatchContext;
+
+  private constructor(
+    readonly client: EtcdClient,
+    prefix: string,
+  ) {
+    if (prefix === '') throw new BrokerError('INVALID_ARGUMENT', 'The etcd key prefix must not be empty');
+    this.prefix = nameBytes(prefix);
+    this.names = new EtcdNames(client, this.prefix, {
+      seen: (r) => this.seen(r),
+      ok: () => (this.trouble = undefined),
+      failed: (err) => this.failed(err),
+    });
+    const store = this;
+    this.watchContext = {
+      client,
+      prefix: this.prefix,
+      get revision() {
+        return store.newest;
+      },
+      remember: (kv) => this.entryOf(kv),
+    };
+  }
+
+  /** Connects and reads the names; when etcd cannot be reached, it opens anyway with `problem` set and recovers by itself. */
+  static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
+    const store = new EtcdStore(new EtcdClient(opts), opts.prefix ?? DEFAULT_PREFIX);
+    await store.names.start();
+    return store;
+  }
+
+  get revision(): number {
+    return this.newest;
+  }
+
+  get problem(): string | undefined {
+    return this.trouble;
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  async get(name: string): Promise<Entry | undefined> {
+    if (name === '') return undefined;
+    return (await this.read(this.key(name))).entry;
+  }
+
+  async list(prefix: string, after: string, limit: number, maxBytes = Infinity): Promise<ListResult> {
+    const start = this.key(prefix);
+    const end = prefixEnd(start);
+    // The key of the empty name (the delete marker) is skipped; `after` itself is not listed again.
+    let from = after > prefix ? keyAfter(this.key(after)) : prefix === '' ? keyAfter(start) : start;
+    const entries: Entry[] = [];
+    if (limit <= 0 || Buffer.compare(from, end) >= 0) return { entries, more: false };
+    let bytes = 0;
+    let revision = 0;
+    for (;;) {
+      const page = await this.call(this.client.range(from, { rangeEnd: end, limit: Math.min(limit - entries.length, LIST_CHUNK), revision }));
+      revision = page.revision;
+      this.seen(revision);
+      for (const kv of page.kvs) {
+        const entry = this.entryOf(kv);
+        const size = Buffer.byteLength(entry.name) + Buffer.byteLength(entry.json);
+        if (entries.length > 0 && bytes + size > maxBytes) return { entries, more: true };
+        entries.push(entry);
+        bytes += size;
+      }
+      const last = page.kvs.at(-1);
+      if (!page.more || !last) return { entries, more: false };
+      if (entries.length >= limit) return { entries, more: true };
+      from = keyAfter(last.key);
+    }
+  }
+
+  async write(name: string, mutate: Mutation): Promise<Entry> {
+    const key = this.key(checkName(name));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const { kv, entry: existing } = await this.read(key);
+      const w = mutate(existing);
+      const oldLease = kv && kv.lease !== '0' ? kv.lease : undefined;
+      const lease = await this.leaseFor(w.ttl, existing, oldLease);
+      const head: EntryHead = { ip: w.ip, ts: w.ts, ...(lease ? { ttl: lease.ttl } : {}) };
+      // See entryValue.ts: a Replace of an existing key marks itself created here; later writes carry that on.
+      if (kv && existing && w.fresh) head.f = 1;
+      else if (kv && existing && existing.createRevision !== kv.createRevision) head.c = existing.createRevision;
+      const guard = kv ? compare(key, 'mod_revision', '=', kv.modRevision) : compare(key, 'create_revision', '=', 0);
+      const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
+      let done: Awaited<ReturnType<EtcdClient['txn']>>;
+      try {
+        done = await this.call(this.client.txn([guard], [put]));
+      } catch (err) {
+        if (lease?.granted) this.revoke(lease.id);
+        throw err;
+      }
+      if (!done.succeeded) {
+        if (lease?.granted) this.revoke(lease.id);
+        continue; // another writer got there first: read again, and let `mutate` decide again
+      }
+      this.seen(done.revision);
+      if (oldLease && oldLease !== lease?.id) this.revoke(oldLease);
+      const entry: Entry = {
+        name,
+        json: w.json,
+        lastWriteIp: w.ip,
+        lastWriteTs: w.ts,
+        createRevision: existing && !w.fresh ? existing.createRevision : done.revision,
+        modRevision: done.revision,
+        ...(lease ? { ttl: lease.ttl } : {}),
+      };
+      if (lease) this.leaseOf.set(entry, lease.id);
+      return entry;
+    }
+    throw new BrokerError('UNAVAILABLE', `Registry busy: ${name} kept changing under ${MAX_ATTEMPTS} tries to write it; try again`);
+  }
+
+  async delete(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
+    const key = this.key(checkName(name));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const { kv, entry } = await this.read(key);
+      check?.(entry);
+      if (!kv) return false;
+      const done = await this.call(this.client.txn([compare(key, 'mod_revision', '=', kv.modRevision)], [op.delete(key), op.put(this.prefix, key.subarray(this.prefix.length))]));
+      if (!done.succeeded) continue;
+      this.seen(done.revision);
+      if (kv.lease !== '0') this.revoke(kv.lease); // it holds no key now; revoked so it does not linger until it expires
+      return true;
+    }
+    throw new BrokerError('UNAVAILABLE', `Registry busy: ${name} kept changing under ${MAX_ATTEMPTS} tries to delete it; try again`);
+  }
+
+  async keepAlive(name: string): Promise<{ entry: Entry; ttl: number } | undefined> {
+    if (name === '') return undefined;
+    const { kv, entry } = await this.read(this.key(name));
+    if (!kv || !entry || kv.lease === '0') return undefined;
+    try {
+      const ttl = await this.call(this.client.leaseKeepAliveOnce(kv.lease));
+      return ttl > 0 ? { entry, ttl } : undefined;
+    } catch (err) {
+      if (err instanceof BrokerError && err.code === 'NOT_FOUND') return undefined; // it ran out meanwhile
+      throw err;
+    }
+  }
+
+  async leaseLeft(entry: Entry): Promise<number | undefined> {
+    if (!entry.ttl) return undefined;
+    let id = this.leaseOf.get(entry);
+    if (id === undefined) {
+      const { kv } = await this.read(this.key(entry.name));
+      if (!kv || kv.modRevision !== entry.modRevision) return undefined;
+      id = kv.lease;
+    }
+    if (id === '0') return undefined;
+    const { ttl } = await this.call(this.client.leaseTimeToLive(id));
+    return ttl < 0 ? undefined : Math.max(1, ttl); // -1: gone; at least 1 while it runs, as the embedded store says
+  }
+
+  watch(filter: WatchFilter, after?: number): StoreWatch {
+    return new EtcdStoreWatch(this.watchContext, filter, after);
+  }
+
+  async close(): Promise<void> {
+    this.names.close();
+    this.client.close();
+  }
+
+  private key(name: string): Buffer {
+    return Buffer.concat([this.prefix, nameBytes(name)]);
+  }
+
+  private async read(key: Buffer): Promise<{ kv: KeyValue | undefined; entry: Entry | undefined }> {
+    const r = await this.call(this.client.range(key));
+    this.seen(r.revision);
+    const kv = r.kvs[0];
+    return { kv, entry: kv && this.entryOf(kv) };
+  }
+
+  private entryOf(kv: KeyValue): Entry {
+    const entry = decodeEntry(kv, this.prefix.length);
+    if (kv.lease !== '0') this.leaseOf.set(entry, kv.lease);
+    return entry;
+  }
+
+  /**
+   * The lease a write puts its entry on. No TTL: none (an old one is revoked after the write). The write keeps
+   * the lease: the same one. A TTL given: the old lease renewed when it has that TTL, else a new one.
+   */
+  private async leaseFor(ttlChange: number | undefined, existing: Entry | undefined, oldLease: string | undefined): Promise<{ id: string; ttl: number; granted?: boolean } | undefined> {
+    const ttl = ttlChange === undefined ? existing?.ttl : ttlChange || undefined;
+    if (!ttl) return undefined;
+    if (oldLease && (ttlChange === undefined || ttlChange === existing?.ttl)) {
+      if (ttlChange === undefined) return { id: oldLease, ttl };
+      try {
+        await this.call(this.client.leaseKeepAliveOnce(oldLease));
+        return { id: oldLease, ttl };
+      } catch (err) {
+        if (!(err instanceof BrokerError && err.code === 'NOT_FOUND')) throw err;
+      }
+    }
+    const granted = await this.call(this.client.leaseGrant(ttl));
+    return { id: granted.id, ttl: granted.ttl, granted: true };
+  }
+
+  private revoke(id: string): void {
+    this.client.leaseRevoke(id).catch(() => {}); // a lease left behind holds no key and runs out by itself
+  }
+
+  /** Runs a call to etcd: its failure as a BrokerError; UNAVAILABLE sets `problem`, any answer clears it. */
+  private async call<T>(p: Promise<T>): Promise<T> {
+    try {
+      const r = await p;
+      this.trouble = undefined;
+      return r;
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  private failed(err: unknown): BrokerError {
+    const e = brokerErrorOf(err);
+    if (e.code === 'UNAVAILABLE') this.trouble = e.message;
+    return e;
+  }
+
+  private seen(revision: number): void {
+    if (revision > this.newest) this.newest = revision;
+  }
+}
+
+/** The key of the empty name is the delete marker's (the core refuses empty names before they get here). */
+function checkName(name: string): string {
+  if (name === '') throw new BrokerError('INVALID_ARGUMENT', 'Missing name parameter');
+  return name;
+}

@@ -1,0 +1,131 @@
+import { type Event, Event_EventType } from '../../../generated/etcd/mvccpb/kv.js';
+import type { BrokerError } from '../../core/BrokerError.js';
+import type { RegistryEvent, WatchFilter } from '../../registry/Entry.js';
+import { MAX_BATCH, type WatchBatch } from '../../registry/Watchers.js';
+import type { StoreWatch } from '../Store.js';
+import type { EtcdClient } from './EtcdClient.js';
+import { EtcdCompactedError, EtcdError } from './EtcdError.js';
+import type { EtcdWatch } from './EtcdWatch.js';
+import { nameBytes, nameOf } from './nameKeys.js';
+import { brokerErrorOf, compactedError } from './storeErrors.js';
+
+/** What a watch needs of its store. */
+export interface WatchContext {
+  readonly client: EtcdClient;
+  /** The store's key prefix; the key equal to it is the delete marker. */
+  readonly prefix: Buffer;
+  /** The newest revision the store has seen: a watch "from now" starts after it. */
+  readonly revision: number;
+  remember(entryKv: NonNullable<Event['kv']>): RegistryEvent['entry'];
+}
+
+/**
+ * A Store watch on an etcd watch. etcd reports an explicit delete and a lease expiry alike (DELETE); the store
+ * tells them apart by the delete marker, a key that every explicit delete puts in the same Txn (so at the same
+ * revision) with the deleted name as its value. A DELETE of a key that held no lease is a delete; one of a
+ * leased key is a delete if the marker was written at its revision, naming it, else an expiry.
+ *
+ * Events are converted in order in the background and queued; `next` takes them. The watch fails with
+ * OUT_OF_RANGE (from `next`) when its start revision is compacted, UNAVAILABLE when etcd is lost: watch again
+ * from `revision` to resume.
+ */
+export class EtcdStoreWatch implements StoreWatch {
+  private readonly queue: RegistryEvent[] = [];
+  /** Everything matching up to this revision is in `queue` or delivered. */
+  private converted: number;
+  private cursor: number;
+  private failure: BrokerError | undefined;
+  private closed = false;
+  private wake: (() => void) | undefined;
+  private readonly watch: EtcdWatch;
+
+  constructor(
+    private readonly ctx: WatchContext,
+    filter: WatchFilter,
+    after: number | undefined,
+  ) {
+    // From now: from the newest revision this store has seen, so every write it made before is left out and
+    // every later one is in, whenever etcd gets to set the watch up.
+    this.cursor = after ?? ctx.revision;
+    this.converted = this.cursor;
+    const key = Buffer.concat([ctx.prefix, nameBytes('name' in filter ? filter.name : filter.prefix)]);
+    this.watch = ctx.client.watch({ key, prefix: 'prefix' in filter, prevKv: true, startRevision: this.cursor + 1 });
+    void this.pump(this.cursor);
+  }
+
+  get revision(): number {
+    return this.cursor;
+  }
+
+  async next(waitMs: number, limit = MAX_BATCH): Promise<WatchBatch> {
+    for (let waited = false; ; waited = true) {
+      if (this.queue.length > 0) {
+        const events = this.queue.splice(0, limit);
+        this.cursor = this.queue.length === 0 ? this.converted : events.at(-1)!.revision;
+        return { events, revision: this.cursor };
+      }
+      if (this.failure) throw this.failure;
+      if (waited || this.closed || waitMs <= 0) {
+        this.cursor = Math.max(this.cursor, this.converted);
+        return { events: [], revision: this.cursor };
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        timer.unref?.();
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watch.cancel();
+    this.wake?.();
+  }
+
+  private async pump(after: number): Promise<void> {
+    try {
+      for await (const batch of this.watch) {
+        // A batch is queued whole: the cursor never stops inside a revision.
+        const events: RegistryEvent[] = [];
+        for (const e of batch.events) {
+          const event = await this.convert(e);
+          if (event) events.push(event);
+        }
+        this.queue.push(...events);
+        this.converted = Math.max(this.converted, batch.revision);
+        this.wake?.();
+      }
+    } catch (err) {
+      this.failure = err instanceof EtcdCompactedError ? compactedError(after, err) : brokerErrorOf(err);
+      this.wake?.();
+    }
+  }
+
+  private async convert(e: Event): Promise<RegistryEvent | undefined> {
+    const kv = e.kv;
+    if (!kv || kv.key.length === this.ctx.prefix.length) return undefined; // the delete marker
+    const name = nameOf(kv.key.subarray(this.ctx.prefix.length));
+    const revision = kv.modRevision;
+    if (e.type === Event_EventType.PUT) return { type: 'put', name, revision, entry: this.ctx.remember(kv) };
+    const leased = e.prevKv === undefined || e.prevKv.lease !== '0';
+    return { type: leased && !(await this.markedDeleted(kv.key, revision)) ? 'expire' : 'delete', name, revision };
+  }
+
+  /** Whether the delete marker was written at `revision` naming `key`: an explicit delete. */
+  private async markedDeleted(key: Buffer, revision: number): Promise<boolean> {
+    try {
+      const marker = (await this.ctx.client.range(this.ctx.prefix, { revision })).kvs[0];
+      return marker !== undefined && marker.modRevision === revision && marker.value.equals(key.subarray(this.ctx.prefix.length));
+    } catch (err) {
+      // Compacted since (the watch delivered it just in time): no way to tell; an explicit delete is the safer
+      // guess for a watcher (an expiry suggests its owner died).
+      if (err instanceof EtcdError && err.code === 'OUT_OF_RANGE') return true;
+      throw err;
+    }
+  }
+}

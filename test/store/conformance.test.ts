@@ -1,0 +1,92 @@
+/**
+ * The Store conformance suite on the embedded store (a registry in a temporary folder, with a small watch
+ * history so that compaction is reachable) and on etcd (one real member; each store under its own prefix),
+ * then what only etcd has: the store while etcd is down, and back.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerError } from '../../src/core/BrokerError.js';
+import { Registry } from '../../src/registry/Registry.js';
+import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
+import { EtcdClient } from '../../src/store/etcd/EtcdClient.js';
+import { EtcdStore } from '../../src/store/etcd/EtcdStore.js';
+import type { Store } from '../../src/store/Store.js';
+import { type EtcdCluster, startEtcd } from '../helpers/etcd.js';
+import { waitFor } from '../helpers/wait.js';
+import { storeConformance } from './conformance.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'bpbroker-store-'));
+let folders = 0;
+const HISTORY = 20;
+
+let etcd: EtcdCluster;
+let admin: EtcdClient;
+let prefixes = 0;
+const prefixOf = new WeakMap<Store, string>();
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  admin = new EtcdClient({ endpoints: etcd.endpoints });
+});
+afterAll(async () => {
+  admin?.close();
+  await etcd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+storeConformance('embedded', {
+  async open() {
+    const registry = await Registry.open({ journalDir: join(dir, `r${++folders}`), snapshot: { revision: 0, entries: [] }, history: { maxRevisions: HISTORY } });
+    return new EmbeddedStore(registry);
+  },
+  async compact(store) {
+    // The history keeps the last HISTORY revisions: push every older one out.
+    for (let i = 0; i <= HISTORY; i++) await store.write(`zz/fill${i}`, () => ({ json: '{}', ip: '', ts: 0 }));
+  },
+});
+
+async function openEtcd(prefix: string): Promise<Store> {
+  const store = await EtcdStore.open({ endpoints: etcd.endpoints, prefix });
+  prefixOf.set(store, prefix);
+  return store;
+}
+
+storeConformance('etcd', {
+  open: () => openEtcd(`/t${++prefixes}/`),
+  async compact(store) {
+    await admin.compact(store.revision);
+  },
+  twin: (store) => openEtcd(prefixOf.get(store)!),
+});
+
+describe('etcd store while etcd is unreachable', () => {
+  it('answers UNAVAILABLE within 2 s, reports the problem, and recovers by itself', { timeout: 60_000 }, async () => {
+    const s = await openEtcd('/down/');
+    try {
+      await s.write('before', () => ({ json: '{}', ip: '', ts: 0 }));
+      await waitFor(() => s.has('before'), 5_000);
+      expect(s.problem).toBeUndefined();
+      await etcd.members[0]!.kill();
+      const started = Date.now();
+      const err = await s.get('before').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(BrokerError);
+      expect((err as BrokerError).code).toBe('UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(2_500);
+      expect(s.problem).toMatch(/^Registry unavailable: /);
+      expect(await s.write('x', () => ({ json: '{}', ip: '', ts: 0 })).catch((e: BrokerError) => e.code)).toBe('UNAVAILABLE');
+
+      await etcd.members[0]!.start();
+      await waitFor(() => s.problem === undefined, 15_000, 50, 'the problem to clear');
+      await s.write('after', () => ({ json: '{}', ip: '', ts: 0 }));
+      await waitFor(() => s.has('after'), 5_000, 10, 'has(after) once etcd is back');
+      expect((await s.get('before'))?.name).toBe('before');
+    } finally {
+      await s.close();
+    }
+  });
+});
