@@ -1,6 +1,9 @@
 /** The configuration schema (src/config/schema.ts): its defaults, its messages, and the published JSON Schema. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultSections, unknownSettings, validateConfig } from '../../src/config/schema.js';
+import { configJsonSchemaText, defaultSections, unknownSettings, validateConfig } from '../../src/config/schema.js';
+import { ROOT } from '../helpers/broker.js';
 
 describe('the configuration schema', () => {
   it('gives the defaults every bpbroker.json has been written with', () => {
@@ -68,5 +71,9 @@ describe('the configuration schema', () => {
       'api.listen_prot',
       '_config.backup_freq',
     ]);
+  });
+
+  it('is published as bpbroker.schema.json, as it is now (`npm run schema` writes it)', () => {
+    expect(readFileSync(join(ROOT, 'bpbroker.schema.json'), 'utf8')).toBe(configJsonSchemaText());
   });
 });
