@@ -17,8 +17,10 @@ const int = (min: number, max: number, def: number, description: string) => {
 const aboveZero = (error = 'expected a number above 0') => z.number({ error }).gt(0, { error });
 const seconds = (def: number, description: string) => aboveZero().default(def).describe(description);
 const text = (def: string, description: string) => z.string({ error: 'expected a string' }).default(def).describe(description);
-/** Known sections keep members they do not know (old or newer files), which the loader reports as warnings. */
 const OBJECT = { error: 'expected an object' };
+
+// The broker's own sections are loose: members they do not know (a typo, an old or a newer file's setting) are
+// kept as they are, and the loader logs them as warnings (unknownSettings), so an old file always loads.
 
 const api = z
   .looseObject(
@@ -119,7 +121,7 @@ const namespaceMembers = {
   _timeout_secs: aboveZero().optional().describe('Time limit of one call of this namespace (wins over worker.timeout_secs).'),
 };
 const namespace = z
-  .looseObject(namespaceMembers, { error: 'expected an object' })
+  .looseObject(namespaceMembers, OBJECT)
   .describe('A namespace: an extension is callable when its section exists. Members not starting with "_" are the extension\'s own.');
 
 /** The sections a broker runs with: every known one, with every default, and the namespaces. */
@@ -154,6 +156,7 @@ export const configSchema = z
   .catchall(namespace)
   .meta({ title: 'bpbroker.json', description: 'Configuration and registry of the bpbroker daemon. Old files load as they are.' });
 
+/** The configuration a broker runs with: every known section with every default, and one section per namespace. */
 export type BrokerConfig = z.output<typeof sectionsSchema>;
 export type ApiSection = z.output<typeof api>;
 export type GrpcSection = z.output<typeof grpc>;
@@ -178,9 +181,8 @@ export function defaultSections(): BrokerConfig {
 }
 
 /**
- * Checks a file's sections and returns them as a configuration (the caller layers it over the defaults).
- * Throws a ConfigError naming the file, the key and the value: `FILE: api.listen_port: expected an integer
- * from 0 to 65535, got "abc"`.
+ * Checks a file's sections as they are (the caller layers them over the defaults). Throws a ConfigError naming
+ * the file, the key and the value: `FILE: api.listen_port: expected an integer from 0 to 65535, got "abc"`.
  */
 export function validateConfig(doc: unknown, file: string): void {
   if (!isPlainObject(doc)) throw new ConfigError(`Invalid configuration in ${file}: the file must hold one JSON object`);
