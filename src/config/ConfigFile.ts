@@ -4,7 +4,7 @@ import { readAnyLayout, type ReadOptions } from './anyLayout.js';
 import { bufferChunks, CHUNK, fileChunks, type ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
 import { ConfigWriter } from './ConfigWriter.js';
-import type { Sections } from './defaults.js';
+import type { Sections } from './schema.js';
 import { readOwnLayout } from './ownLayout.js';
 
 /**

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import type { Entry } from '../registry/Entry.js';
-import { REGISTRY_SECTION, type Sections } from './defaults.js';
+import { REGISTRY_SECTION, type Sections } from './schema.js';
 import { CHECKSUM_KEY, LAPSED_KEY } from './ownLayout.js';
 
 interface Chunk {

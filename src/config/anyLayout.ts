@@ -2,12 +2,11 @@ import type { Entry } from '../registry/Entry.js';
 import type { ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
 import type { ConfigDocument } from './ConfigFile.js';
-import { REGISTRY_SECTION, type Sections } from './defaults.js';
 import { JsonScanner } from './JsonScanner.js';
 import { LAPSED_KEY, lapsedOf } from './ownLayout.js';
 import { isPlainObject } from './merge.js';
 import { setOwn } from './ownKeys.js';
-import { validateConfig } from './validate.js';
+import { REGISTRY_SECTION, type Sections, settingError, validateConfig } from './schema.js';
 
 /** One registry entry as a file holds it: compact JSON text, numbers as written. */
 export interface FileEntry {
@@ -64,7 +63,6 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
       throw errors.notJson(`${(err as Error).message}, in the value at byte ${at}`);
     }
   };
-  const invalid = (key: string, why: string): ConfigError => new ConfigError(`Invalid configuration in ${fileName}: "${key}" ${why}`);
 
   const first = scanner.peek();
   if (first !== 0x7b) {
@@ -87,8 +85,7 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
   const expectObject = (key: string): void => {
     if (scanner.peek() !== 0x7b) {
       const at = scanner.position;
-      parse(scanner.value(false), at); // not JSON: that error first
-      throw invalid(key, 'must be an object');
+      throw settingError(fileName, key, 'expected an object', parse(scanner.value(false), at));
     }
   };
 
@@ -113,7 +110,7 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
         } catch (err) {
           throw errors.notJson(`${(err as Error).message}, in services.${name} at byte ${at}`);
         }
-        if (!isPlainObject(data)) throw invalid(`services.${name}`, 'must be an object (a registry entry)');
+        if (!isPlainObject(data)) throw settingError(fileName, `services.${name}`, 'expected an object (a registry entry)', data);
         const entry: FileEntry = {
           name,
           json: text,

@@ -9,13 +9,12 @@ import type { FileEntry, ReadErrors, ReadOptions } from './anyLayout.js';
 import { ConfigError } from './ConfigError.js';
 import { parseConfigText, readConfigFile } from './ConfigFile.js';
 import { ConfigWriter } from './ConfigWriter.js';
-import type { Sections } from './defaults.js';
 import { loadConfig } from './loadConfig.js';
 import { acquireLock, type HeldLock } from './lockFile.js';
 import { additiveMerge } from './merge.js';
 import { setOwn } from './ownKeys.js';
 import { configPathFrom, journalDirFor } from './paths.js';
-import { validateConfig } from './validate.js';
+import { type Sections, validateConfig } from './schema.js';
 
 export interface ConfigureResult {
   path: string;

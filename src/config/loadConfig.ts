@@ -1,7 +1,7 @@
 import type { Entry } from '../registry/Entry.js';
 import { isDeepStrictEqual } from 'node:util';
 import { readConfigFile, type ConfigDocument } from './ConfigFile.js';
-import { defaultSections, type Sections } from './defaults.js';
+import { type BrokerConfig, defaultSections, type Sections, unknownSettings, validateConfig } from './schema.js';
 import { deepMerge } from './merge.js';
 import { configPathFrom } from './paths.js';
 
@@ -18,8 +18,8 @@ export interface LoadedConfig {
   path: string;
   /** defaults < global file < --config file: what is written back. */
   fileSections: Sections;
-  /** fileSections < command-line overrides: what this run uses. */
-  sections: Sections;
+  /** fileSections < command-line overrides: what this run uses, checked by the schema. */
+  sections: BrokerConfig;
   entries: Map<string, Entry>;
   revision: number;
   /** Entries whose lease had run out when the file was written: expired on the next start. */
@@ -29,6 +29,8 @@ export interface LoadedConfig {
    * revision): a start with nothing to fold from the journal need not rewrite it.
    */
   upToDate: boolean;
+  /** Settings the schema does not know, `FILE: api.listen_prot: ...`: kept as they are, but likely typos. */
+  warnings: string[];
 }
 
 /** Loads the layers: embedded defaults < global file < `--config` file < command-line overrides. */
@@ -37,6 +39,7 @@ export function loadConfig(src: ConfigSource): LoadedConfig {
   const globalPath = configPathFrom(src.home);
   const path = configPathFrom(src.home, src.configPath);
   let sections: Sections = defaultSections();
+  const warnings: string[] = [];
   let entries = new Map<string, Entry>();
   let revision = 0;
   const layers = path === globalPath ? [globalPath] : [globalPath, path];
@@ -47,7 +50,8 @@ export function loadConfig(src: ConfigSource): LoadedConfig {
     if (!doc) continue;
     read++;
     if (file === path) pathDoc = doc;
-    sections = deepMerge(sections, doc.sections) as Sections;
+    for (const key of unknownSettings(doc.sections)) warnings.push(`${file}: ${key}: unknown setting, kept as it is`);
+    sections = deepMerge(sections, doc.sections);
     // Entries are whole values: a later layer's entry replaces an earlier one, it does not merge into it.
     entries = entries.size === 0 ? doc.entries : new Map([...entries, ...doc.entries]);
     if (file === path) revision = doc.revision;
@@ -55,6 +59,8 @@ export function loadConfig(src: ConfigSource): LoadedConfig {
   // One layer only (a global file under --config would add to what is written) and nothing added by defaults.
   const upToDate = read === 1 && pathDoc?.ownLayout === true && isDeepStrictEqual(pathDoc.sections, sections);
   for (const e of entries.values()) revision = Math.max(revision, e.modRevision);
-  const runtime = src.overrides ? (deepMerge(sections, src.overrides) as Sections) : sections;
-  return { path, fileSections: sections, sections: runtime, entries, revision, lapsed: pathDoc?.lapsed ?? [], upToDate };
+  const runtime = src.overrides ? deepMerge(sections, src.overrides) : sections;
+  // Each layer was checked as it was read, and the defaults are the first layer: this only checks the overrides.
+  validateConfig(runtime, 'the command line');
+  return { path, fileSections: sections, sections: runtime as BrokerConfig, entries, revision, lapsed: pathDoc?.lapsed ?? [], upToDate, warnings };
 }

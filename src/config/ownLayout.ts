@@ -2,9 +2,8 @@ import { crc32 } from 'node:zlib';
 import type { Entry } from '../registry/Entry.js';
 import { CHUNK, type ChunkSource } from './chunks.js';
 import type { ConfigDocument } from './ConfigFile.js';
-import { REGISTRY_SECTION, type Sections } from './defaults.js';
 import { setOwn } from './ownKeys.js';
-import { validateConfig } from './validate.js';
+import { REGISTRY_SECTION, type Sections, validateConfig } from './schema.js';
 
 /**
  * Fast reading of a bpbroker.json the broker wrote itself (ConfigWriter), line by line from a stream. The

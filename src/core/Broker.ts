@@ -1,4 +1,4 @@
-import { RESERVED_SECTIONS, type Sections } from '../config/defaults.js';
+import { type BrokerConfig, RESERVED_SECTIONS } from '../config/schema.js';
 import type { Entry, WatchFilter } from '../registry/Entry.js';
 import type { Registry } from '../registry/Registry.js';
 import type { WatchBatch, Watcher } from '../registry/Watchers.js';
@@ -41,7 +41,7 @@ export class Broker {
 
   constructor(
     readonly registry: Registry,
-    private sections: Sections,
+    private sections: BrokerConfig,
     private readonly limits: BrokerLimits,
   ) {}
 
@@ -49,7 +49,7 @@ export class Broker {
     this.extensions = runner;
   }
 
-  get settings(): Sections {
+  get settings(): BrokerConfig {
     return this.sections;
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import type { NamespaceSection } from '../config/schema.js';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
 import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
@@ -417,9 +418,9 @@ function wireBatch(batch: WatchBatch): WireBatch {
   };
 }
 
-function sectionTimeoutMs(section: Record<string, unknown> | undefined): number | undefined {
+function sectionTimeoutMs(section: NamespaceSection | undefined): number | undefined {
   const secs = section?._timeout_secs;
-  return typeof secs === 'number' && Number.isFinite(secs) && secs > 0 ? secs * 1000 : undefined;
+  return secs === undefined ? undefined : secs * 1000;
 }
 
 /** Node refuses reason phrases with control characters (and the broker would then answer nothing). */

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { RESERVED_SECTIONS } from '../config/defaults.js';
+import { RESERVED_SECTIONS } from '../config/schema.js';
 
 /** File types an extension may be written in (.py: a Python 3 module). In one folder, a name's first match in this order wins. */
 export const EXTENSION_SUFFIXES = ['.ts', '.mjs', '.js', '.cjs', '.py'] as const;

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { ConfigWriter, type FilePlan } from '../config/ConfigWriter.js';
-import type { Sections } from '../config/defaults.js';
+import type { Sections } from '../config/schema.js';
 import { BrokerError } from '../core/BrokerError.js';
 import type { Logger } from '../log/Logger.js';
 import { commitTemp, writeParts, writeTemp, type TempFile } from './atomicWrite.js';

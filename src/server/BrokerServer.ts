@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Broker } from '../core/Broker.js';
 import { ConfigError } from '../config/ConfigError.js';
-import type { Sections } from '../config/defaults.js';
+import type { Sections } from '../config/schema.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock } from '../config/lockFile.js';
 import { configPathFrom, historyDirFor, journalDirFor, libDir } from '../config/paths.js';
@@ -97,6 +97,7 @@ export class BrokerServer {
       // A first start, or a mistyped --config: either way it should be visible where the registry will live.
       if (!existsSync(configPath) && !existsSync(journalDirFor(configPath))) log.info(`creating a new configuration at ${configPath}`);
       const loaded = loadConfig({ home: opts.home, configPath: opts.configPath, overrides: opts.overrides });
+      for (const warning of loaded.warnings) log.warn(warning);
       const api = apiSettings(loaded.sections);
       const history = registrySettings(loaded.sections);
       // Rows of the request tables are made only for calls the broker serves: known once the core exists.
@@ -141,7 +142,7 @@ export class BrokerServer {
       });
       broker.attachExtensions(extensions);
       cleanups.push(() => extensions.close());
-      const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api ?? {}, log);
+      const tlsMaterial = await loadOrCreateCertificate(opts.home, loaded.sections.api, log);
       // Filled in once the ports are bound; the dashboard is served only after that.
       const overview: BrokerOverview = { pid: process.pid, startedAt: new Date().toISOString(), config: loaded.path, listenIp: api.host, port: 0, grpcPort: 0 };
       const http = createLegacyHttpServer(broker, api, log, {

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import selfsigned from 'selfsigned';
 import { ConfigError } from '../config/ConfigError.js';
 import { etcDir } from '../config/paths.js';
+import type { ApiSection } from '../config/schema.js';
 import type { Logger } from '../log/Logger.js';
 import { atomicWriteFile } from '../registry/atomicWrite.js';
 
@@ -19,9 +20,9 @@ export interface TlsMaterial {
  * installation on first start into `$BPBROKER_HOME/etc` (key mode 0600). No key ships with the package.
  * Old files name the original's public `dummy_api.*` pair; that pair is never used.
  */
-export async function loadOrCreateCertificate(home: string, api: Record<string, unknown>, log: Logger): Promise<TlsMaterial> {
-  const certPath = typeof api.ssl_cert === 'string' ? api.ssl_cert : '';
-  const keyPath = typeof api.ssl_key === 'string' ? api.ssl_key : '';
+export async function loadOrCreateCertificate(home: string, api: Pick<ApiSection, 'ssl_cert' | 'ssl_key'>, log: Logger): Promise<TlsMaterial> {
+  const certPath = api.ssl_cert;
+  const keyPath = api.ssl_key;
   const legacyDummy = basename(certPath).startsWith('dummy_api.') || basename(keyPath).startsWith('dummy_api.');
   if (certPath && keyPath && !legacyDummy) {
     try {

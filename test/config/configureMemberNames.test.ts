@@ -60,7 +60,7 @@ describe('configure with member names of Object.prototype', () => {
       expect(ok.code, ok.stderr).toBe(0);
       const bad = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"hasOwnProperty": {"_access_key": 5}}' });
       expect(bad.code).toBe(1);
-      expect(bad.stderr).toContain('"hasOwnProperty._access_key" must be a string');
+      expect(bad.stderr).toContain('hasOwnProperty._access_key: expected a string, got 5');
     } finally {
       removeDir(home);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText, serializeConfig } from '../../src/config/ConfigFile.js';
-import { defaultSections } from '../../src/config/defaults.js';
+import { defaultSections } from '../../src/config/schema.js';
 import { bufferChunks } from '../../src/config/chunks.js';
 import { readOwnLayout } from '../../src/config/ownLayout.js';
 import type { Entry } from '../../src/registry/Entry.js';

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText, serializeConfig } from '../../src/config/ConfigFile.js';
-import { defaultSections } from '../../src/config/defaults.js';
+import { defaultSections } from '../../src/config/schema.js';
 import type { Entry } from '../../src/registry/Entry.js';
 
 const read = (text: string, chunkBytes: number) => parseConfigText(text, '/etc/x.json', { chunkBytes });
@@ -55,9 +55,9 @@ describe('reading any layout a piece at a time', () => {
       for (const size of [1, 3, 100]) expect(() => read(text, size), text).toThrow(text === '' ? /is not valid JSON \(the file is empty\)/ : notJson);
     }
     expect(() => read('[1, 2]', 2)).toThrow('Invalid configuration in /etc/x.json: the file must hold one JSON object');
-    expect(() => read('{"services": {"a": [1]}}', 2)).toThrow('"services.a" must be an object (a registry entry)');
-    expect(() => read('{"services": []}', 2)).toThrow('"services" must be an object');
-    expect(() => read('{"api": {"listen_port": "x"}, "services": {}}', 2)).toThrow('"api.listen_port" must be an integer');
+    expect(() => read('{"services": {"a": [1]}}', 2)).toThrow('/etc/x.json: services.a: expected an object (a registry entry), got a list');
+    expect(() => read('{"services": []}', 2)).toThrow('/etc/x.json: services: expected an object, got a list');
+    expect(() => read('{"api": {"listen_port": "x"}, "services": {}}', 2)).toThrow('/etc/x.json: api.listen_port: expected an integer from 0 to 65535, got "x"');
   });
 });
 

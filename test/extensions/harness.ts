@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Compiled code: the extension worker script is resolved beside the compiled host (run `npm run build` first).
 import { Broker } from '../../dist/src/core/Broker.js';
-import { defaultSections } from '../../dist/src/config/defaults.js';
+import { defaultSections } from '../../dist/src/config/schema.js';
 import { createExtensionHost, type ExtensionHost, type ExtensionHostOptions } from '../../dist/src/extensions/ExtensionHost.js';
 import { createLogger } from '../../dist/src/log/Logger.js';
 import { Registry, type RegistryOptions } from '../../dist/src/registry/Registry.js';

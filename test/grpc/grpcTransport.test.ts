@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultSections } from '../../src/config/defaults.js';
+import { defaultSections } from '../../src/config/schema.js';
 import type { ExtensionRequest, ExtensionResponse } from '../../src/core/types.js';
 import { entryDataJson } from '../../src/core/entryJson.js';
 import { codeOf, startHarness, type Harness } from './harness.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import selfsigned from 'selfsigned';
 import { connect, type BrokerGrpcClient, type GrpcConnectOptions } from '../../src/client/grpcClient.js';
-import { defaultSections } from '../../src/config/defaults.js';
+import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { createLogger, type Logger } from '../../src/log/Logger.js';
 import { Registry } from '../../src/registry/Registry.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
-import { defaultSections } from '../../src/config/defaults.js';
+import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { silentLogger } from '../../src/log/Logger.js';
 import { Registry } from '../../src/registry/Registry.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
-import { defaultSections } from '../../src/config/defaults.js';
+import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { Registry } from '../../src/registry/Registry.js';
 import { apiSettings } from '../../src/server/settings.js';
