@@ -183,7 +183,7 @@ describe('etcd client over TLS with client certificates and auth', () => {
   beforeAll(async () => {
     // The broker's own kind of certificate: self-signed, for 127.0.0.1; here etcd's server and client certificate too.
     home = mkdtempSync(join(tmpdir(), 'bpbroker-etcd-tls-'));
-    const cert = await loadOrCreateCertificate(home, {}, silentLogger);
+    const cert = await loadOrCreateCertificate(home, { ssl_cert: '', ssl_key: '' }, silentLogger);
     tls = { caFile: cert.certPath, certFile: cert.certPath, keyFile: join(home, 'etc/bpbroker.key') };
     etcd = await startEtcd({ tls: { certFile: tls.certFile, keyFile: tls.keyFile, clientAuth: tls } });
   });
