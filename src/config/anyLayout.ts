@@ -2,7 +2,7 @@ import type { Entry } from '../registry/Entry.js';
 import type { ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
 import type { ConfigDocument } from './ConfigFile.js';
-import { REGISTRY_SECTION, type Sections } from './defaults.js';
+import { isServicesSetting, REGISTRY_SECTION, type Sections } from './defaults.js';
 import { JsonScanner } from './JsonScanner.js';
 import { LAPSED_KEY, lapsedOf } from './ownLayout.js';
 import { isPlainObject } from './merge.js';
@@ -99,7 +99,7 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
       found = [];
       byName.clear();
       scanner.members((key, at) => {
-        if (key.startsWith('_')) {
+        if (isServicesSetting(key)) {
           setOwn(settings, key, parse(scanner.value(false), at));
           return;
         }

@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import type { Entry } from '../registry/Entry.js';
 import { CHUNK, type ChunkSource } from './chunks.js';
 import type { ConfigDocument } from './ConfigFile.js';
-import { REGISTRY_SECTION, type Sections } from './defaults.js';
+import { isServicesSetting, REGISTRY_SECTION, type Sections } from './defaults.js';
 import { setOwn } from './ownKeys.js';
 import { validateConfig } from './validate.js';
 
@@ -77,7 +77,7 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
     const key = keyOf(line, 4);
     if (!key) return undefined;
     const value = line.endsWith(',') ? line.slice(key.end + 2, -1) : line.slice(key.end + 2);
-    if (key.name.startsWith('_')) {
+    if (isServicesSetting(key.name)) {
       try {
         setOwn(settings, key.name, JSON.parse(value));
       } catch {

@@ -1,5 +1,6 @@
 import { ConfigError } from './ConfigError.js';
 import { isPlainObject } from './merge.js';
+import { isServicesSetting } from './defaults.js';
 
 type Rule = (v: unknown) => string | undefined;
 
@@ -57,7 +58,7 @@ export function validateConfig(doc: unknown, file: string): asserts doc is Recor
     }
     if (section === 'services') {
       for (const [name, entry] of Object.entries(obj)) {
-        if (!name.startsWith('_') && !isPlainObject(entry)) fail(`services.${name}`, 'must be an object (a registry entry)');
+        if (!isServicesSetting(name) && !isPlainObject(entry)) fail(`services.${name}`, 'must be an object (a registry entry)');
       }
     }
   }

@@ -257,7 +257,7 @@ export class ExtensionHost implements ExtensionRunner {
         worker: this.factory.take(),
         memoryMb: this.opts.memoryMb,
         loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
-        registry: (call, host, watch) => this.registryCall(call, host, watch),
+        registry: (call, host, watch) => this.registryCall(namespace, call, host, watch),
         log: this.opts.log,
         onUnhealthy: (s) => {
           const st = this.states.get(s.init.namespace);
@@ -305,13 +305,31 @@ export class ExtensionHost implements ExtensionRunner {
     return n;
   }
 
-  /** Registry access from a worker: the caller's address stamps the write; the access key is not asked again. */
-  private async registryCall(call: RegistryCall, requestingHost: string, watch?: WatchBounds): Promise<RegistryValue> {
+  /**
+   * Registry and store access from a worker: the caller's address stamps the write; the access key is not asked
+   * again. `namespace` is the worker's own (the host knows it): a store is reachable only from its extension.
+   */
+  private async registryCall(namespace: string, call: RegistryCall, requestingHost: string, watch?: WatchBounds): Promise<RegistryValue> {
     const { broker } = this.opts;
     const ctx = { clientIp: requestingHost, trusted: true };
     // The message comes from the extension's thread: only text and numbers go on to core.
-    const name = text(call.name);
+    const name = 'name' in call ? text(call.name) : undefined;
+    const key = 'key' in call ? text(call.key) : undefined;
     switch (call.op) {
+      case 'list': {
+        const page = await broker.list(ctx, text(call.prefix) ?? '', text(call.after) ?? '', pageSizeOf(call.limit));
+        return { entries: page.entries.map((r) => ({ name: r.entry.name, ...wireEntry(r)! })), nextAfter: page.nextAfter };
+      }
+      case 'storeGet':
+        return wireEntry(entryResult(await broker.store.get(namespace, key)));
+      case 'storePut':
+        return wireEntry({ entry: await broker.store.put(requestingHost, namespace, key, text(call.value), { ifRevision: option(call.ifRevision) }) });
+      case 'storeDelete':
+        return String(await broker.store.delete(namespace, key, { ifRevision: option(call.ifRevision) }));
+      case 'storeList': {
+        const page = await broker.store.list(namespace, text(call.prefix), text(call.after), pageSizeOf(call.limit));
+        return { entries: page.items.map((i) => ({ name: i.key, ...wireEntry({ entry: i.entry })! })), nextAfter: page.nextAfter };
+      }
       case 'get':
         return (await orUndefined(broker.get(ctx, name)))?.entry.json;
       case 'entry':
@@ -386,6 +404,9 @@ export class ExtensionHost implements ExtensionRunner {
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const option = (v: unknown): string | number | undefined => (typeof v === 'string' || typeof v === 'number' ? v : undefined);
+/** A page size asked by an extension: a whole number, else the default (core bounds it). */
+const pageSizeOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) ? v : 0);
+const entryResult = (entry: EntryResult['entry'] | undefined): EntryResult | undefined => (entry ? { entry } : undefined);
 
 /** A read of an absent entry answers undefined, as `get` always has. */
 async function orUndefined(p: Promise<EntryResult>): Promise<EntryResult | undefined> {

@@ -30,9 +30,9 @@ export interface WriteOptions {
   ifRevision?: number;
 }
 
-/** Options of delete. */
+/** Options of delete (and of `rh.store.put`). */
 export interface DeleteOptions {
-  /** Compare-and-swap: delete only if the entry is at this revision. */
+  /** Compare-and-swap: write or delete only if the entry is at this revision (0: only if it does not exist). */
   ifRevision?: number;
 }
 
@@ -79,6 +79,22 @@ export interface WatchResult {
   revision: number;
 }
 
+/** Options of the `list` calls: pages in name (key) order. */
+export interface ListOptions {
+  /** Start after this name (key): the `nextAfter` of the page before. */
+  after?: string;
+  /** Entries in one page: 1 to 1,000, default 100 (a page also stops at about 1 MiB of entries). */
+  limit?: number;
+}
+
+/** One page of `rh.registry.list`. */
+export interface RegistryList {
+  /** In name order. */
+  entries: Array<RegistryEntry & { name: string }>;
+  /** Present when more entries match: pass it as `after` for the next page. */
+  nextAfter?: string;
+}
+
 /**
  * What registry calls reject with: an `Error` whose `code` is the broker's error code (`ALREADY_EXISTS`,
  * `INVALID_ARGUMENT`, ...). A failed compare-and-swap has code `FAILED_PRECONDITION`, the message
@@ -114,6 +130,46 @@ export interface ExtensionRegistry {
    * the history the broker keeps (read the entry, then watch from its revision). The watch ends with its call.
    */
   watch(filter: WatchFilter, options?: WatchOptions): Promise<WatchResult>;
+  /** Entries whose name starts with `prefix` (default: every entry), a page at a time. */
+  list(prefix?: string, options?: ListOptions): Promise<RegistryList>;
+}
+
+/** A value of `rh.store` with its revisions. */
+export interface StoreEntry {
+  key: string;
+  /** The value as put, after a JSON round trip. */
+  value: unknown;
+  /** Revision of its latest write: what `ifRevision` compares with. */
+  revision: number;
+  /** Revision at which it was created (it survives updates, not deletes). */
+  createRevision: number;
+}
+
+/** One page of `rh.store.list`. */
+export interface StoreList {
+  /** In key order. */
+  entries: StoreEntry[];
+  /** Present when more keys match: pass it as `after` for the next page. */
+  nextAfter?: string;
+}
+
+/**
+ * The extension's private durable keyspace: only this extension (namespace) reads and writes it. It lives in the
+ * broker's registry (journal, bpbroker.json, the same limits and revisions) and survives restarts and reloads,
+ * but the registry API (legacy, gRPC, `rh.registry`, discovery) never shows it. Failures reject with a
+ * RegistryError (a failed compare-and-swap: `FAILED_PRECONDITION` with `revision`).
+ */
+export interface ExtensionStore {
+  /** The value, or undefined when the key is absent. */
+  get(key: string): Promise<unknown>;
+  /** The value with its revisions, or undefined. */
+  entry(key: string): Promise<StoreEntry | undefined>;
+  /** Stores any JSON-serializable value; durable when the promise resolves. `ifRevision`: compare-and-swap (0: only if absent). */
+  put(key: string, value: unknown, options?: DeleteOptions): Promise<StoreEntry>;
+  /** Removes the key; resolves true when it existed. */
+  delete(key: string, options?: DeleteOptions): Promise<boolean>;
+  /** Keys starting with `prefix` (default: every key), a page at a time. */
+  list(prefix?: string, options?: ListOptions): Promise<StoreList>;
 }
 
 export interface ExtensionLog {
@@ -153,6 +209,8 @@ export interface RequestHandler {
   /** The extension's configuration section (the top-level key named like the namespace), without `_access_key`. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly registry: ExtensionRegistry;
+  /** This extension's private durable keyspace. */
+  readonly store: ExtensionStore;
   /**
    * Lines in the broker's log, tagged with the namespace. With console output, at most about 1,000 lines a
    * second pass; the broker logs how many were dropped beyond that.

@@ -26,7 +26,11 @@ export type RegistryCall =
   | { op: 'get' | 'entry' | 'keepAlive'; name: string }
   | { op: 'register' | 'replace' | 'update'; name: string; data: string | undefined; ttl?: Option; ifRevision?: Option }
   | { op: 'delete'; name: string; ifRevision?: Option }
-  | { op: 'watch'; name?: string | undefined; prefix?: string | undefined; afterRevision?: Option; waitSecs?: Option };
+  | { op: 'watch'; name?: string | undefined; prefix?: string | undefined; afterRevision?: Option; waitSecs?: Option }
+  | { op: 'list' | 'storeList'; prefix?: string | undefined; after?: string | undefined; limit?: Option }
+  | { op: 'storeGet'; key: string }
+  | { op: 'storePut'; key: string; value: string | undefined; ifRevision?: Option }
+  | { op: 'storeDelete'; key: string; ifRevision?: Option };
 
 /** An entry with its revisions and lease, as `entry` and `keepAlive` answer it. */
 export interface WireEntry {
@@ -53,11 +57,19 @@ export interface WireBatch {
   revision: number;
 }
 
+/** A page of `list` (entries by name) or `storeList` (name: the key). */
+export interface WireList {
+  entries: Array<WireEntry & { name: string }>;
+  /** Empty on the last page. */
+  nextAfter: string;
+}
+
 /**
  * What an operation answers. get/register/replace/update: the stored data object text (get: undefined when
- * absent); delete: 'true'/'false'; entry/keepAlive: a WireEntry or undefined; watch: a WireBatch.
+ * absent); delete: 'true'/'false'; entry/keepAlive/storeGet/storePut: a WireEntry or undefined; watch: a WireBatch; list/storeList: a WireList;
+ * storeDelete: 'true'/'false'.
  */
-export type RegistryValue = string | WireEntry | WireBatch | undefined;
+export type RegistryValue = string | WireEntry | WireBatch | WireList | undefined;
 
 export interface RegistryReplyMessage {
   type: 'registryReply';

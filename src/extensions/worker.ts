@@ -3,7 +3,7 @@
  * the worker's lifetime; reloading means a new worker, since ES modules cannot be unloaded in place.
  */
 import { parentPort } from 'node:worker_threads';
-import type { ExtensionLog, ExtensionRegistry, RegistryData, RegistryEntry, RequestHandler, WatchResult } from './api.js';
+import type { ExtensionLog, ExtensionRegistry, ExtensionStore, RegistryData, RegistryEntry, RequestHandler, StoreEntry, WatchResult } from './api.js';
 import { describeThrown, textOf } from './describeThrown.js';
 import { LogLimiter } from './logLimiter.js';
 import {
@@ -16,6 +16,7 @@ import {
   type ToWorker,
   type WireBatch,
   type WireEntry,
+  type WireList,
   type WireResponse,
   type WorkerInit,
 } from './protocol.js';
@@ -100,6 +101,45 @@ function toWatchResult(wire: WireBatch): WatchResult {
   };
 }
 
+function toNamedEntry(wire: WireEntry & { name: string }): RegistryEntry & { name: string } {
+  return { name: wire.name, ...toEntry(wire)! };
+}
+
+function toStoreEntry(wire: WireEntry | undefined, key: string): StoreEntry | undefined {
+  if (wire === undefined) return undefined;
+  return { key, value: (JSON.parse(wire.json) as { value: unknown }).value, revision: wire.modRevision, createRevision: wire.createRevision };
+}
+
+const limitOf = (options: unknown): { after: string | undefined; limit: number | undefined } => {
+  const o = optionsOf(options);
+  return { after: o.after === undefined ? undefined : checkName(o.after, 'after'), limit: typeof o.limit === 'number' ? o.limit : undefined };
+};
+
+/** `rh.store`: the extension's own keyspace (the broker knows whose; no namespace travels from here). */
+function makeStore(requestingHost: string, callId: number): ExtensionStore {
+  const ask = (call: RegistryCall): Promise<RegistryValue> => registryCall(call, requestingHost, callId);
+  const valueText = (value: unknown): string => {
+    const json = JSON.stringify(value) as string | undefined;
+    if (json === undefined) throw new TypeError('store: the value must be JSON-serializable (not undefined or a function)');
+    return json;
+  };
+  return {
+    get: async (key) => toStoreEntry((await ask({ op: 'storeGet', key: checkName(key, 'key') })) as WireEntry | undefined, key)?.value,
+    entry: async (key) => toStoreEntry((await ask({ op: 'storeGet', key: checkName(key, 'key') })) as WireEntry | undefined, key),
+    put: async (key, value, options?: unknown) => {
+      const call: RegistryCall = { op: 'storePut', key: checkName(key, 'key'), value: valueText(value), ifRevision: optionValue(optionsOf(options).ifRevision) };
+      return toStoreEntry((await ask(call)) as WireEntry, key)!;
+    },
+    delete: async (key, options?: unknown) =>
+      (await ask({ op: 'storeDelete', key: checkName(key, 'key'), ifRevision: optionValue(optionsOf(options).ifRevision) })) === 'true',
+    list: async (prefix = '', options?: unknown) => {
+      const page = (await ask({ op: 'storeList', prefix: checkName(prefix, 'prefix'), ...limitOf(options) })) as WireList;
+      const entries = page.entries.map((e) => toStoreEntry(e, e.name)!);
+      return page.nextAfter === '' ? { entries } : { entries, nextAfter: page.nextAfter };
+    },
+  };
+}
+
 /** `rh.registry` of one call: requests carry the caller's address and the call, which bounds its watches. */
 function makeRegistry(requestingHost: string, callId: number): ExtensionRegistry {
   const ask = (call: RegistryCall): Promise<RegistryValue> => registryCall(call, requestingHost, callId);
@@ -117,6 +157,11 @@ function makeRegistry(requestingHost: string, callId: number): ExtensionRegistry
       (await ask({ op: 'delete', name: checkName(name), ifRevision: optionValue(optionsOf(options).ifRevision) })) === 'true',
     entry: async (name) => toEntry((await ask({ op: 'entry', name: checkName(name) })) as WireEntry | undefined),
     keepAlive: async (name) => toEntry((await ask({ op: 'keepAlive', name: checkName(name) })) as WireEntry | undefined),
+    list: async (prefix = '', options?: unknown) => {
+      const page = (await ask({ op: 'list', prefix: checkName(prefix, 'prefix'), ...limitOf(options) })) as WireList;
+      const entries = page.entries.map(toNamedEntry);
+      return page.nextAfter === '' ? { entries } : { entries, nextAfter: page.nextAfter };
+    },
     watch: async (filter, options?: unknown) => {
       const f = optionsOf(filter);
       const o = optionsOf(options);
@@ -189,6 +234,7 @@ function makeHandler(msg: CallMessage): RequestHandler {
     contentType: 'Application/json',
     config: msg.config,
     registry: makeRegistry(host, msg.id),
+    store: makeStore(host, msg.id),
     log,
   };
   return rh;
