@@ -200,7 +200,7 @@ export class Broker {
 
   private executeUnchecked(ctx: CallContext, namespace: string, method: string, params: Params): Promise<ExtensionResponse> {
     if (!this.extensions) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
-    return this.extensions.call({ namespace, method, qs: params, requestingHost: ctx.clientIp });
+    return this.extensions.call({ namespace, method, qs: params, requestingHost: ctx.clientIp, request: ctx.request });
   }
 
   private checkName(name: string | undefined): string {

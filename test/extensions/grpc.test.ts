@@ -7,6 +7,11 @@ import { call } from '../helpers/https.js';
 
 // An extension keeping a value in its private store.
 const KV = `export async function Put(rh) { return rh.store.put(rh.qs.key, JSON.parse(rh.qs.value)); }
+export function Web(rh) {
+  rh.setHeader('X-Seen', JSON.stringify({ method: rh.httpMethod, test: rh.requestHeaders['x-test'] ?? null, key: rh.requestHeaders['access-key'] ?? null }));
+  rh.responseHeaders['Set-Cookie'] = ['a=1', 'b=2'];
+  return new Uint8Array([0, 255]);
+}
 export async function Get(rh) { return { value: (await rh.store.get(rh.qs.key)) ?? null, keys: (await rh.store.list()).entries.map((e) => e.key) }; }
 `;
 
@@ -43,6 +48,17 @@ describe('extensions over gRPC Execute', () => {
     await expect(client.execute('example', 'Test', {}, { accessKey: 'wrong' })).rejects.toMatchObject({ code: GrpcStatus.UNAUTHENTICATED, details: 'Incorrect access key' });
     await expect(client.execute('example', '_helper')).rejects.toMatchObject({ code: GrpcStatus.PERMISSION_DENIED, details: 'Unauthorized method' });
     await expect(client.execute('nosuch', 'Test')).rejects.toMatchObject({ code: GrpcStatus.PERMISSION_DENIED, details: 'Unauthorized package' });
+  });
+
+  it('Execute carries binary bodies and response headers; metadata are the request headers (the access key left out)', async () => {
+    const r = await client.execute('kv', 'Web', {}, { accessKey: 'k', metadata: { 'x-test': 'yes' } });
+    expect(r).toMatchObject({ status: 200, contentType: 'application/octet-stream', body: '' });
+    expect([...r.binaryBody]).toEqual([0, 255]);
+    expect(r.headers).toEqual([
+      { name: 'X-Seen', value: '{"method":"POST","test":"yes","key":null}' },
+      { name: 'Set-Cookie', value: 'a=1' },
+      { name: 'Set-Cookie', value: 'b=2' },
+    ]);
   });
 
   it('rh.store: never seen through the registry API (gRPC list, get, watch; legacy get, watch), and kept across a restart', async () => {
