@@ -130,7 +130,7 @@ function abortOnClose(res: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
-function writeResult(res: ServerResponse, result: DispatchResult): void {
+export function writeResult(res: ServerResponse, result: DispatchResult): void {
   switch (result.kind) {
     case 'entry': {
       // Old clients read success, message and data; the revision (and a lease's seconds left) come after them.
