@@ -205,7 +205,8 @@ export interface RequestHandler {
   /**
    * Aborted shortly before the call's time limit (a second before it, a tenth of it when the limit is under ten
    * seconds; reason: a `TimeoutError` DOMException). Stop work, release what you hold and return in that time:
-   * at the limit the worker running the method is stopped. Pass it on: `fetch(url, { signal: rh.signal })`.
+   * at the limit the caller gets 504 and the worker running the method is replaced (stopped once its other calls
+   * are answered). Pass it on: `fetch(url, { signal: rh.signal })`.
    */
   readonly signal: AbortSignal;
   /**
