@@ -46,6 +46,8 @@ export interface GrpcConnectOptions {
 export interface CallOptions {
   deadlineMs?: number;
   accessKey?: string;
+  /** More metadata to send (an extension method reads them as its request headers). */
+  metadata?: Record<string, string>;
 }
 
 /** JSON text as is (the broker applies the legacy rule: an object is stored as its members, else as `_str`), or an object. */
@@ -157,6 +159,7 @@ export function connect(address: string, opts: GrpcConnectOptions = {}): BrokerG
   const running = new RunningTasks();
   const meta = (call: CallOptions | undefined): grpc.Metadata => {
     const m = new grpc.Metadata();
+    for (const [name, value] of Object.entries(call?.metadata ?? {})) m.set(name, value);
     const key = call?.accessKey ?? opts.accessKey;
     if (key !== undefined) m.set('access-key', key);
     return m;

@@ -6,7 +6,7 @@ import { JsonScanner } from './JsonScanner.js';
 import { LAPSED_KEY, lapsedOf } from './ownLayout.js';
 import { isPlainObject } from './merge.js';
 import { setOwn } from './ownKeys.js';
-import { REGISTRY_SECTION, type Sections, settingError, validateConfig } from './schema.js';
+import { isServicesSetting, REGISTRY_SECTION, type Sections, settingError, validateConfig } from './schema.js';
 
 /** One registry entry as a file holds it: compact JSON text, numbers as written. */
 export interface FileEntry {
@@ -98,7 +98,7 @@ export function readAnyLayout(source: ChunkSource, path: string, opts: ReadOptio
       found = [];
       byName.clear();
       scanner.members((key, at) => {
-        if (key.startsWith('_')) {
+        if (isServicesSetting(key)) {
           setOwn(settings, key, parse(scanner.value(false), at));
           return;
         }

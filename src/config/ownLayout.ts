@@ -3,7 +3,7 @@ import type { Entry } from '../registry/Entry.js';
 import { CHUNK, type ChunkSource } from './chunks.js';
 import type { ConfigDocument } from './ConfigFile.js';
 import { setOwn } from './ownKeys.js';
-import { REGISTRY_SECTION, type Sections, validateConfig } from './schema.js';
+import { isServicesSetting, REGISTRY_SECTION, type Sections, validateConfig } from './schema.js';
 
 /**
  * Fast reading of a bpbroker.json the broker wrote itself (ConfigWriter), line by line from a stream. The
@@ -76,7 +76,7 @@ export function readOwnLayout(source: ChunkSource, path: string): ConfigDocument
     const key = keyOf(line, 4);
     if (!key) return undefined;
     const value = line.endsWith(',') ? line.slice(key.end + 2, -1) : line.slice(key.end + 2);
-    if (key.name.startsWith('_')) {
+    if (isServicesSetting(key.name)) {
       try {
         setOwn(settings, key.name, JSON.parse(value));
       } catch {

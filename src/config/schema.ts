@@ -169,6 +169,16 @@ export type NamespaceSection = z.output<typeof namespace>;
 /** The internal section holding registry bookkeeping in bpbroker.json. */
 export const REGISTRY_SECTION = '_registry';
 
+/**
+ * Registry names of extensions' private stores (`rh.store`): `_store/{namespace}/{key}`. They live among the
+ * members of `services` in bpbroker.json, like entries (with revisions), although other `_` members there are
+ * settings; the registry API never shows them.
+ */
+export const STORE_PREFIX = '_store/';
+
+/** A member of `services` in bpbroker.json that is a setting (`_access_key`), not an entry. */
+export const isServicesSetting = (key: string): boolean => key.startsWith('_') && !key.startsWith(STORE_PREFIX);
+
 /** Sections holding the broker's own settings: every member is known. */
 const SETTINGS_SECTIONS = { api, grpc, registry, worker, _global: global, _config: backups } as const;
 

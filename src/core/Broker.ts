@@ -5,6 +5,8 @@ import type { WatchBatch, Watcher } from '../registry/Watchers.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson, patchEntry } from './entryJson.js';
+import { ExtensionStore } from './ExtensionStore.js';
+import { checkFits, checkRevision } from './writeChecks.js';
 import { ifRevisionOf, revisionOf, ttlOf, waitOf, type WatchRequest, type WriteOptions } from './options.js';
 import type { CallContext, DispatchResult, EntryResult, ExtensionResponse, ExtensionRunner, Params, PingResult } from './types.js';
 import { nowSeconds, parseAnyJson, parseEntryData, type EntryData } from './values.js';
@@ -38,12 +40,16 @@ export interface ListPage {
  */
 export class Broker {
   private extensions: ExtensionRunner | undefined;
+  /** Extensions' private keyspaces (`rh.store`), in the same registry, never seen through the registry API. */
+  readonly store: ExtensionStore;
 
   constructor(
     readonly registry: Registry,
     private sections: BrokerConfig,
     private readonly limits: BrokerLimits,
-  ) {}
+  ) {
+    this.store = new ExtensionStore(registry, limits);
+  }
 
   attachExtensions(runner: ExtensionRunner): void {
     this.extensions = runner;
@@ -194,7 +200,7 @@ export class Broker {
 
   private executeUnchecked(ctx: CallContext, namespace: string, method: string, params: Params): Promise<ExtensionResponse> {
     if (!this.extensions) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
-    return this.extensions.call({ namespace, method, qs: params, requestingHost: ctx.clientIp });
+    return this.extensions.call({ namespace, method, qs: params, requestingHost: ctx.clientIp, request: ctx.request });
   }
 
   private checkName(name: string | undefined): string {
@@ -272,17 +278,7 @@ export class Broker {
     const { json, members } = base
       ? patchEntry(base.json, data.members, ctx.clientIp, ts)
       : { json: makeEntryJson(data.json, ctx.clientIp, ts), members: data.members.length };
-    if (members > this.limits.maxEntryMembers) {
-      throw new BrokerError('RESOURCE_EXHAUSTED', `Entry has too many members: at most ${this.limits.maxEntryMembers}`, { httpStatus: 413 });
-    }
-    if (Buffer.byteLength(json) > this.limits.maxEntryBytes) {
-      throw new BrokerError('RESOURCE_EXHAUSTED', `Entry too large: at most ${this.limits.maxEntryBytes} bytes`, { httpStatus: 413 });
-    }
-    const total = this.registry.totalBytesWith(name, json);
-    // A write that does not grow the registry is let through, so a registry over a lowered budget can shrink.
-    if (total > this.limits.maxRegistryBytes && total > this.registry.totalBytes) {
-      throw new BrokerError('RESOURCE_EXHAUSTED', 'Registry full', { httpStatus: 507 });
-    }
+    checkFits(this.registry, this.limits, name, json, members);
     // Replace is one journal record that starts a new entry (a new create revision), never delete + register.
     const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ttl, ...(base ? { patch: data.json } : {}) });
     try {
@@ -305,15 +301,6 @@ export class Broker {
 
 function notFound(name: string): BrokerError {
   return new BrokerError('NOT_FOUND', `Entry '${name}' not found`);
-}
-
-/** Compare-and-swap: the write goes ahead only if the entry is at that revision (0: only if it is absent). */
-function checkRevision(name: string, existing: Entry | undefined, ifRevision: number | undefined): void {
-  if (ifRevision === undefined) return;
-  const current = existing?.modRevision ?? 0;
-  if (current !== ifRevision) {
-    throw new BrokerError('FAILED_PRECONDITION', `Revision mismatch: ${name} is at revision ${current}`, { revision: current });
-  }
 }
 
 /** A watched prefix: any text, empty for every entry; a watch needs a name or a prefix. */

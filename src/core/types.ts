@@ -8,6 +8,20 @@ export interface CallContext {
   accessKey?: string | undefined;
   /** Calls from inside the broker (an extension's registry access) skip the access-key check. */
   trusted?: boolean;
+  /** The request as its transport got it, for extension methods (absent: a request of no transport). */
+  request?: RequestInfo | undefined;
+}
+
+/** What an extension method learns of the request besides its parameters. */
+export interface RequestInfo {
+  /** GET, POST or DELETE over the legacy API; POST over gRPC (HTTP/2) and for a call from another extension. */
+  method: string;
+  /** Request headers (names in lower case), or gRPC metadata; Node's IncomingMessage headers as they are. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The namespace of the extension that made this call with `rh.call`; absent for a client's call. */
+  calledBy?: string | undefined;
+  /** Calls from extension to extension this one is nested in (0 for a client's call). */
+  depth?: number | undefined;
 }
 
 /** Parameters of a legacy-style call: query string and form body, merged. */
@@ -20,7 +34,15 @@ export interface ExtensionResponse {
   status: number;
   statusMessage: string;
   contentType: string;
-  body: string;
+  /** Text, or bytes when the method answered a Buffer or Uint8Array. */
+  body: string | Uint8Array;
+  /** Response headers the method set, in order (a name may repeat). */
+  headers?: Array<[string, string]> | undefined;
+  /**
+   * A non-2xx answer carries `body` (the method asked for it with `rh.errorBody = 'data'`); without it the
+   * legacy API answers its failure JSON, as the original did.
+   */
+  errorBody?: 'data' | undefined;
 }
 
 /** The request an extension method sees. */
@@ -29,6 +51,7 @@ export interface ExtensionRequest {
   method: string;
   qs: Params;
   requestingHost: string;
+  request?: RequestInfo | undefined;
 }
 
 /**

@@ -9,11 +9,11 @@ import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
 import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import type { WatchBatch } from '../registry/Watchers.js';
-import type { RegistryCall, RegistryValue, WireBatch, WireEntry } from './protocol.js';
+import type { RegistryCall, RegistryValue, WireBatch, WireEntry, WireResponse } from './protocol.js';
 import { extensionCode, extensionWorker } from './runtime.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
 import { WorkerFactory } from './WorkerFactory.js';
-import { WorkerSlot, type WatchBounds } from './WorkerSlot.js';
+import { WorkerSlot, type CallBounds, type CallMeta } from './WorkerSlot.js';
 
 export interface ExtensionHostOptions {
   broker: Broker;
@@ -146,7 +146,7 @@ export class ExtensionHost implements ExtensionRunner {
     let response: ExtensionResponse;
     try {
       const slot = await this.liveSlot(st, st.version);
-      response = await slot.call(req.method, req.qs, req.requestingHost, this.configOf(req.namespace), this.timeoutMs(req.namespace));
+      response = await slot.call(req.method, req.qs, req.requestingHost, this.configOf(req.namespace), this.timeoutMs(req.namespace), callMeta(req));
     } catch (err) {
       observer?.called(req.namespace, req.method, err instanceof BrokerError && err.code === 'DEADLINE_EXCEEDED' ? 'timeout' : 'error');
       st.lastError = { message: `${req.method}: ${err instanceof Error ? err.message : String(err)}`, at: new Date() };
@@ -258,7 +258,7 @@ export class ExtensionHost implements ExtensionRunner {
         worker: extensionWorker(source.entry, this.factory),
         memoryMb: this.opts.memoryMb,
         loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
-        registry: (call, host, watch) => this.registryCall(call, host, watch),
+        registry: (call, host, bounds) => this.registryCall(namespace, call, host, bounds),
         log: this.opts.log,
         onUnhealthy: (s) => {
           const st = this.states.get(s.init.namespace);
@@ -306,13 +306,34 @@ export class ExtensionHost implements ExtensionRunner {
     return n;
   }
 
-  /** Registry access from a worker: the caller's address stamps the write; the access key is not asked again. */
-  private async registryCall(call: RegistryCall, requestingHost: string, watch?: WatchBounds): Promise<RegistryValue> {
+  /**
+   * Registry and store access from a worker: the caller's address stamps the write; the access key is not asked
+   * again. `namespace` is the worker's own (the host knows it): a store is reachable only from its extension.
+   */
+  private async registryCall(namespace: string, call: RegistryCall, requestingHost: string, bounds: CallBounds): Promise<RegistryValue> {
     const { broker } = this.opts;
+    const { watch } = bounds;
     const ctx = { clientIp: requestingHost, trusted: true };
     // The message comes from the extension's thread: only text and numbers go on to core.
-    const name = text(call.name);
+    const name = 'name' in call ? text(call.name) : undefined;
+    const key = 'key' in call ? text(call.key) : undefined;
     switch (call.op) {
+      case 'list': {
+        const page = await broker.list(ctx, text(call.prefix) ?? '', text(call.after) ?? '', pageSizeOf(call.limit));
+        return { entries: page.entries.map((r) => ({ name: r.entry.name, ...wireEntry(r)! })), nextAfter: page.nextAfter };
+      }
+      case 'call':
+        return this.callOther(namespace, call, requestingHost, bounds.depth);
+      case 'storeGet':
+        return wireEntry(entryResult(await broker.store.get(namespace, key)));
+      case 'storePut':
+        return wireEntry({ entry: await broker.store.put(requestingHost, namespace, key, text(call.value), { ifRevision: option(call.ifRevision) }) });
+      case 'storeDelete':
+        return String(await broker.store.delete(namespace, key, { ifRevision: option(call.ifRevision) }));
+      case 'storeList': {
+        const page = await broker.store.list(namespace, text(call.prefix), text(call.after), pageSizeOf(call.limit));
+        return { entries: page.items.map((i) => ({ name: i.key, ...wireEntry({ entry: i.entry })! })), nextAfter: page.nextAfter };
+      }
       case 'get':
         return (await orUndefined(broker.get(ctx, name)))?.entry.json;
       case 'entry':
@@ -337,6 +358,26 @@ export class ExtensionHost implements ExtensionRunner {
       default:
         throw new BrokerError('INVALID_ARGUMENT', `Unknown registry operation ${String((call as { op?: unknown } | undefined)?.op)}`);
     }
+  }
+
+  /**
+   * `rh.call`: another extension's method through core, with a client's checks (enabled namespace, public method,
+   * the target's access key as the caller gives it), on behalf of the same requesting host.
+   */
+  private async callOther(namespace: string, call: Extract<RegistryCall, { op: 'call' }>, requestingHost: string, depth: number): Promise<WireResponse> {
+    if (depth + 1 > MAX_CALL_DEPTH) throw new BrokerError('RESOURCE_EXHAUSTED', `Too many nested rh.call calls: at most ${MAX_CALL_DEPTH} deep`);
+    const target = text(call.target) ?? '';
+    const dot = target.indexOf('.');
+    if (dot <= 0 || dot === target.length - 1) throw new BrokerError('INVALID_ARGUMENT', `rh.call: name the method as namespace.Method, not ${JSON.stringify(target)}`);
+    const params: Record<string, string> = {};
+    const given: unknown = call.params;
+    if (given !== null && typeof given === 'object') {
+      for (const [k, v] of Object.entries(given)) if (typeof v === 'string') params[k] = v;
+    }
+    const accessKey = text(call.accessKey) ?? params.access_key;
+    const ctx = { clientIp: requestingHost, accessKey, request: { method: 'POST', headers: {}, calledBy: namespace, depth: depth + 1 } };
+    const r = await this.opts.broker.execute(ctx, target.slice(0, dot), target.slice(dot + 1), params);
+    return { status: r.status, statusMessage: r.statusMessage, contentType: r.contentType, body: r.body, headers: r.headers, errorBody: r.errorBody };
   }
 
   private async watchDir(dir: string): Promise<FSWatcher> {
@@ -386,7 +427,22 @@ export class ExtensionHost implements ExtensionRunner {
 }
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** `rh.call` chains: deep enough for real use, short of running a loop of calls until every time limit. */
+export const MAX_CALL_DEPTH = 8;
+
+/** The request as a worker gets it: headers as text (repeated ones joined, as Node joins most). */
+function callMeta(req: ExtensionRequest): CallMeta {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.request?.headers ?? {})) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return { httpMethod: req.request?.method ?? 'POST', headers, calledBy: req.request?.calledBy, depth: req.request?.depth ?? 0 };
+}
 const option = (v: unknown): string | number | undefined => (typeof v === 'string' || typeof v === 'number' ? v : undefined);
+/** A page size asked by an extension: a whole number, else the default (core bounds it). */
+const pageSizeOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) ? v : 0);
+const entryResult = (entry: EntryResult['entry'] | undefined): EntryResult | undefined => (entry ? { entry } : undefined);
 
 /** A read of an absent entry answers undefined, as `get` always has. */
 async function orUndefined(p: Promise<EntryResult>): Promise<EntryResult | undefined> {

@@ -2,7 +2,7 @@ import { BrokerError } from '../core/BrokerError.js';
 import type { ExtensionResponse } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import { ExtensionLoadError } from './bundle.js';
-import { isAnswerStatus, type FromWorker, type RegistryCall, type RegistryValue, type ToWorker, type WorkerInit } from './protocol.js';
+import { headerProblem, isAnswerStatus, type FromWorker, type RegistryCall, type RegistryValue, type ToWorker, type WorkerInit } from './protocol.js';
 
 /** How long a watch may wait (what its call has left), and what ends it sooner (its call ending). */
 export interface WatchBounds {
@@ -10,7 +10,28 @@ export interface WatchBounds {
   signal: AbortSignal;
 }
 
-export type RegistryBridge = (call: RegistryCall, requestingHost: string, watch?: WatchBounds) => Promise<RegistryValue>;
+/** What the broker knows of the call an operation belongs to. */
+export interface CallBounds {
+  /** A watch's wait (watches only). */
+  watch?: WatchBounds;
+  /** How deep in `rh.call`s the asking call is (0: a client's call). */
+  depth: number;
+}
+
+export type RegistryBridge = (call: RegistryCall, requestingHost: string, bounds: CallBounds) => Promise<RegistryValue>;
+
+/** The request of one call, as the method sees it besides its parameters. */
+export interface CallMeta {
+  httpMethod: string;
+  headers: Record<string, string>;
+  calledBy?: string | undefined;
+  depth: number;
+}
+
+/** The time a method has between its `rh.signal` (and its watches' end) and its time limit. */
+export function graceMs(timeoutMs: number): number {
+  return Math.min(1000, timeoutMs / 10);
+}
 
 /** Watches one call may have open at once: each holds a watcher in core until it answers. */
 export const MAX_WATCHES_PER_CALL = 100;
@@ -41,6 +62,9 @@ interface PendingCall {
   resolve: (r: ExtensionResponse) => void;
   reject: (e: BrokerError) => void;
   timer: NodeJS.Timeout;
+  /** Aborts the call's `rh.signal` a grace period before `timer`. */
+  abortTimer: NodeJS.Timeout;
+  depth: number;
   method: string;
   caller: string;
   started: number;
@@ -57,7 +81,14 @@ const LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'warn', 'error
 
 /** An answer the transports can send: a final status (see isAnswerStatus) and text fields. */
 function isWireResponse(r: ExtensionResponse): boolean {
-  return isAnswerStatus(r.status) && typeof r.statusMessage === 'string' && typeof r.contentType === 'string' && typeof r.body === 'string';
+  return (
+    isAnswerStatus(r.status) &&
+    typeof r.statusMessage === 'string' &&
+    typeof r.contentType === 'string' &&
+    (typeof r.body === 'string' || r.body instanceof Uint8Array) &&
+    (r.headers === undefined || (Array.isArray(r.headers) && r.headers.every((h) => Array.isArray(h) && headerProblem(h[0], h[1]) === undefined))) &&
+    (r.errorBody === undefined || r.errorBody === 'data')
+  );
 }
 
 /**
@@ -122,6 +153,7 @@ export class WorkerSlot {
         this.state = 'stopped';
         for (const p of this.pending.values()) {
           clearTimeout(p.timer);
+          clearTimeout(p.abortTimer);
           closeWatches(p);
           const message = unexpected ? reason : `Extension ${init.namespace} was stopped`;
           this.logFailure(p, message, undefined);
@@ -149,10 +181,11 @@ export class WorkerSlot {
     return this.state === 'loading' || this.state === 'ready';
   }
 
-  call(method: string, qs: Record<string, string>, requestingHost: string, config: Record<string, unknown>, timeoutMs: number): Promise<ExtensionResponse> {
+  call(method: string, qs: Record<string, string>, requestingHost: string, config: Record<string, unknown>, timeoutMs: number, meta: CallMeta): Promise<ExtensionResponse> {
     if (!this.usable) return Promise.reject(new BrokerError('UNAVAILABLE', `Extension ${this.init.namespace} is restarting`));
     const id = this.nextId++;
     return new Promise<ExtensionResponse>((resolve, reject) => {
+      const abortTimer = setTimeout(() => this.reply({ type: 'abort', id }), Math.max(0, timeoutMs - graceMs(timeoutMs)));
       const timer = setTimeout(() => {
         const p = this.pending.get(id);
         this.pending.delete(id);
@@ -164,8 +197,8 @@ export class WorkerSlot {
         this.retire();
       }, timeoutMs);
       const started = performance.now();
-      this.pending.set(id, { resolve, reject, timer, method, caller: requestingHost, started, deadline: started + timeoutMs, timeoutMs, watches: new Set() });
-      const msg: ToWorker = { type: 'call', id, method, qs, requestingHost, config };
+      this.pending.set(id, { resolve, reject, timer, abortTimer, depth: meta.depth, method, caller: requestingHost, started, deadline: started + timeoutMs, timeoutMs, watches: new Set() });
+      const msg: ToWorker = { type: 'call', id, method, qs, requestingHost, config, httpMethod: meta.httpMethod, headers: meta.headers, calledBy: meta.calledBy };
       this.worker.postMessage(msg);
     });
   }
@@ -190,6 +223,7 @@ export class WorkerSlot {
     if (!p) return; // already answered (timed out)
     this.pending.delete(id);
     clearTimeout(p.timer);
+    clearTimeout(p.abortTimer);
     closeWatches(p);
     if ('response' in outcome && isWireResponse(outcome.response)) p.resolve(outcome.response);
     else {
@@ -242,21 +276,28 @@ export class WorkerSlot {
     }
   }
 
-  /** A watch belongs to a call still running: it waits no longer than the call may, and ends with it. */
+  /**
+   * A watch belongs to a call still running: it waits no longer than the call may, and ends with it. A call of
+   * another extension is as deep as the call that makes it, plus one (counted here: the worker is not asked).
+   */
   private async registryCall(callId: number, call: RegistryCall, requestingHost: string): Promise<RegistryValue> {
-    if (call?.op !== 'watch') return this.opts.registry(call, requestingHost);
     const p = this.pending.get(callId);
+    if (call?.op === 'call') {
+      if (!p) throw new BrokerError('DEADLINE_EXCEEDED', `rh.call after its call ended: ${this.init.namespace} methods call others only while their call runs`);
+      return this.opts.registry(call, requestingHost, { depth: p.depth });
+    }
+    if (call?.op !== 'watch') return this.opts.registry(call, requestingHost, { depth: p?.depth ?? 0 });
     if (!p) throw new BrokerError('DEADLINE_EXCEEDED', `Watch after its call ended: ${this.init.namespace} methods watch only while their call runs`);
     if (p.watches.size >= MAX_WATCHES_PER_CALL) {
       throw new BrokerError('RESOURCE_EXHAUSTED', `Too many watches in one call: at most ${MAX_WATCHES_PER_CALL} at once`);
     }
     // The method gets the last second (a tenth of a short limit) to answer after its watch ends.
-    const headroom = Math.min(1000, p.timeoutMs / 10);
+    const headroom = graceMs(p.timeoutMs);
     const budgetMs = Math.max(0, Math.floor(p.deadline - headroom - performance.now()));
     const watch = new AbortController();
     p.watches.add(watch);
     try {
-      return await this.opts.registry(call, requestingHost, { budgetMs, signal: watch.signal });
+      return await this.opts.registry(call, requestingHost, { watch: { budgetMs, signal: watch.signal }, depth: p.depth });
     } finally {
       p.watches.delete(watch);
     }

@@ -3,10 +3,11 @@
  * the worker's lifetime; reloading means a new worker, since ES modules cannot be unloaded in place.
  */
 import { parentPort } from 'node:worker_threads';
-import type { ExtensionLog, ExtensionRegistry, RegistryData, RegistryEntry, RequestHandler, WatchResult } from './api.js';
+import type { CallResult, ExtensionLog, ExtensionRegistry, ExtensionStore, RegistryData, RegistryEntry, RequestHandler, StoreEntry, WatchResult } from './api.js';
 import { describeThrown, textOf } from './describeThrown.js';
 import { LogLimiter } from './logLimiter.js';
 import {
+  headerProblem,
   isAnswerStatus,
   type CallMessage,
   type FromWorker,
@@ -16,6 +17,7 @@ import {
   type ToWorker,
   type WireBatch,
   type WireEntry,
+  type WireList,
   type WireResponse,
   type WorkerInit,
 } from './protocol.js';
@@ -100,6 +102,45 @@ function toWatchResult(wire: WireBatch): WatchResult {
   };
 }
 
+function toNamedEntry(wire: WireEntry & { name: string }): RegistryEntry & { name: string } {
+  return { name: wire.name, ...toEntry(wire)! };
+}
+
+function toStoreEntry(wire: WireEntry | undefined, key: string): StoreEntry | undefined {
+  if (wire === undefined) return undefined;
+  return { key, value: (JSON.parse(wire.json) as { value: unknown }).value, revision: wire.modRevision, createRevision: wire.createRevision };
+}
+
+const limitOf = (options: unknown): { after: string | undefined; limit: number | undefined } => {
+  const o = optionsOf(options);
+  return { after: o.after === undefined ? undefined : checkName(o.after, 'after'), limit: typeof o.limit === 'number' ? o.limit : undefined };
+};
+
+/** `rh.store`: the extension's own keyspace (the broker knows whose; no namespace travels from here). */
+function makeStore(requestingHost: string, callId: number): ExtensionStore {
+  const ask = (call: RegistryCall): Promise<RegistryValue> => registryCall(call, requestingHost, callId);
+  const valueText = (value: unknown): string => {
+    const json = JSON.stringify(value) as string | undefined;
+    if (json === undefined) throw new TypeError('store: the value must be JSON-serializable (not undefined or a function)');
+    return json;
+  };
+  return {
+    get: async (key) => toStoreEntry((await ask({ op: 'storeGet', key: checkName(key, 'key') })) as WireEntry | undefined, key)?.value,
+    entry: async (key) => toStoreEntry((await ask({ op: 'storeGet', key: checkName(key, 'key') })) as WireEntry | undefined, key),
+    put: async (key, value, options?: unknown) => {
+      const call: RegistryCall = { op: 'storePut', key: checkName(key, 'key'), value: valueText(value), ifRevision: optionValue(optionsOf(options).ifRevision) };
+      return toStoreEntry((await ask(call)) as WireEntry, key)!;
+    },
+    delete: async (key, options?: unknown) =>
+      (await ask({ op: 'storeDelete', key: checkName(key, 'key'), ifRevision: optionValue(optionsOf(options).ifRevision) })) === 'true',
+    list: async (prefix = '', options?: unknown) => {
+      const page = (await ask({ op: 'storeList', prefix: checkName(prefix, 'prefix'), ...limitOf(options) })) as WireList;
+      const entries = page.entries.map((e) => toStoreEntry(e, e.name)!);
+      return page.nextAfter === '' ? { entries } : { entries, nextAfter: page.nextAfter };
+    },
+  };
+}
+
 /** `rh.registry` of one call: requests carry the caller's address and the call, which bounds its watches. */
 function makeRegistry(requestingHost: string, callId: number): ExtensionRegistry {
   const ask = (call: RegistryCall): Promise<RegistryValue> => registryCall(call, requestingHost, callId);
@@ -117,6 +158,11 @@ function makeRegistry(requestingHost: string, callId: number): ExtensionRegistry
       (await ask({ op: 'delete', name: checkName(name), ifRevision: optionValue(optionsOf(options).ifRevision) })) === 'true',
     entry: async (name) => toEntry((await ask({ op: 'entry', name: checkName(name) })) as WireEntry | undefined),
     keepAlive: async (name) => toEntry((await ask({ op: 'keepAlive', name: checkName(name) })) as WireEntry | undefined),
+    list: async (prefix = '', options?: unknown) => {
+      const page = (await ask({ op: 'list', prefix: checkName(prefix, 'prefix'), ...limitOf(options) })) as WireList;
+      const entries = page.entries.map(toNamedEntry);
+      return page.nextAfter === '' ? { entries } : { entries, nextAfter: page.nextAfter };
+    },
     watch: async (filter, options?: unknown) => {
       const f = optionsOf(filter);
       const o = optionsOf(options);
@@ -169,8 +215,40 @@ for (const stream of [process.stdout, process.stderr]) {
   }) as typeof stream.write;
 }
 
-function makeHandler(msg: CallMessage): RequestHandler {
+const DEFAULT_TYPE = 'Application/json';
+/** Abort controllers of the calls running, by call id: the broker aborts one shortly before its time limit. */
+const running = new Map<number, AbortController>();
+
+/** Parameters of `rh.call`: text as it is; other values as JSON text (as a client would send them). */
+function paramsText(params: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(optionsOf(params))) {
+    if (v === undefined) continue;
+    out[k] = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  }
+  return out;
+}
+
+function toCallResult(wire: WireResponse): CallResult {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of wire.headers ?? []) {
+    const key = name.toLowerCase();
+    headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;
+  }
+  let data: unknown;
+  if (typeof wire.body === 'string' && /json/i.test(wire.contentType)) {
+    try {
+      data = JSON.parse(wire.body);
+    } catch {
+      data = undefined;
+    }
+  }
+  return { status: wire.status, statusMessage: wire.statusMessage, contentType: wire.contentType, headers, body: wire.body, data };
+}
+
+function makeHandler(msg: CallMessage, signal: AbortSignal): RequestHandler {
   const host = msg.requestingHost;
+  const ask = (call: RegistryCall): Promise<RegistryValue> => registryCall(call, host, msg.id);
   const rh = {
     namespace: init.namespace,
     method: msg.method,
@@ -186,12 +264,58 @@ function makeHandler(msg: CallMessage): RequestHandler {
       this.statusMessage = v;
     },
     data: undefined as unknown,
-    contentType: 'Application/json',
+    contentType: DEFAULT_TYPE,
+    errorBody: 'legacy' as 'legacy' | 'data',
+    responseHeaders: {} as Record<string, string | number | readonly string[]>,
+    setHeader(name: string, value: string | number | readonly string[]): void {
+      if (typeof name === 'string' && name.toLowerCase() === 'content-type') {
+        this.contentType = String(value);
+        return;
+      }
+      const values = Array.isArray(value) ? value : [value];
+      for (const v of values) {
+        const problem = headerProblem(name, String(v));
+        if (problem) throw new TypeError(`rh.setHeader: ${problem}`);
+      }
+      for (const k of Object.keys(this.responseHeaders)) if (k.toLowerCase() === name.toLowerCase()) delete this.responseHeaders[k];
+      this.responseHeaders[name] = value;
+    },
+    redirect(location: string, status = 302): void {
+      this.setHeader('Location', location);
+      this.status = status;
+      this.errorBody = 'data';
+    },
+    httpMethod: msg.httpMethod,
+    requestHeaders: msg.headers,
+    calledBy: msg.calledBy,
+    signal,
     config: msg.config,
     registry: makeRegistry(host, msg.id),
+    store: makeStore(host, msg.id),
+    call: async (target: string, params?: unknown, options?: unknown): Promise<CallResult> => {
+      const accessKey = optionsOf(options).accessKey;
+      const call: RegistryCall = { op: 'call', target: checkName(target, 'target'), params: paramsText(params), accessKey: typeof accessKey === 'string' ? accessKey : undefined };
+      return toCallResult((await ask(call)) as WireResponse);
+    },
     log,
   };
   return rh;
+}
+
+/** The method's response headers, checked, in order (an array value is one header line per element). */
+function headersOf(rh: RequestHandler): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const given: unknown = rh.responseHeaders;
+  if (given === null || typeof given !== 'object') return out;
+  for (const [name, value] of Object.entries(given as Record<string, unknown>)) {
+    for (const v of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      const text = typeof v === 'number' ? String(v) : v;
+      const problem = headerProblem(name, text);
+      if (problem) throw new Error(`Extension ${init.namespace}.${rh.method} set rh.responseHeaders: ${problem}`);
+      out.push([name, text as string]);
+    }
+  }
+  return out;
 }
 
 function toWire(rh: RequestHandler, method: string, returned: unknown): WireResponse {
@@ -201,26 +325,43 @@ function toWire(rh: RequestHandler, method: string, returned: unknown): WireResp
     throw new Error(`Extension ${init.namespace}.${method} set rh.status to ${shown}: it must be an integer from 200 to 599`);
   }
   const data = rh.data === undefined ? returned : rh.data;
-  let body: string;
+  let body: string | Uint8Array;
+  let contentType = String(rh.contentType || DEFAULT_TYPE);
   if (data === undefined) body = '';
   else if (typeof data === 'string') body = data;
-  else {
+  else if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+    // Bytes go as they are (a Buffer is a Uint8Array); a type the method did not choose says only "bytes".
+    body = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    if (contentType === DEFAULT_TYPE) contentType = 'application/octet-stream';
+  } else {
     const json = JSON.stringify(data) as string | undefined;
     body = json ?? '';
   }
-  return { status, statusMessage: String(rh.statusMessage ?? ''), contentType: String(rh.contentType || 'Application/json'), body };
+  const headers = headersOf(rh);
+  return {
+    status,
+    statusMessage: String(rh.statusMessage ?? ''),
+    contentType,
+    body,
+    ...(headers.length > 0 ? { headers } : {}),
+    ...(rh.errorBody === 'data' ? { errorBody: 'data' as const } : {}),
+  };
 }
 
 async function runCall(msg: CallMessage): Promise<void> {
   const fn = methods.get(msg.method);
   try {
     if (!fn || msg.method.startsWith('_')) throw new Error(`No method ${msg.method}`);
-    const rh = makeHandler(msg);
+    const controller = new AbortController();
+    running.set(msg.id, controller);
+    const rh = makeHandler(msg, controller.signal);
     const returned = await fn(rh);
     post({ type: 'result', id: msg.id, response: toWire(rh, msg.method, returned) });
   } catch (err) {
     const { message, stack } = describeThrown(err);
     post({ type: 'failure', id: msg.id, message, stack });
+  } finally {
+    running.delete(msg.id);
   }
 }
 
@@ -238,6 +379,7 @@ function onRegistryReply(msg: RegistryReplyMessage): void {
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'init') void load(msg.init);
   else if (msg.type === 'call') void runCall(msg);
+  else if (msg.type === 'abort') running.get(msg.id)?.abort(new DOMException('The call is about to reach its time limit', 'TimeoutError'));
   else if (msg.type === 'registryReply') onRegistryReply(msg);
 });
 

@@ -23,9 +23,17 @@ export interface RegistryEvent {
   readonly entry?: Entry | undefined;
 }
 
-/** Which entries a watcher follows: one name, or every name starting with a prefix. */
-export type WatchFilter = { name: string } | { prefix: string };
+/**
+ * Which entries a watcher follows: one name, or every name starting with a prefix. Names starting with `_` are
+ * the broker's own keyspace (extension stores): a prefix covers them only when the filter says `reserved`, and
+ * then covers nothing else, so no `services` client ever sees them, whatever prefix it asks for.
+ */
+export type WatchFilter = { name: string } | { prefix: string; reserved?: boolean | undefined };
+
+/** A name of the broker's own keyspace, never a `services` entry (the registry API refuses such names). */
+export const isReservedName = (name: string): boolean => name.charCodeAt(0) === 0x5f; // '_'
 
 export function matches(filter: WatchFilter, name: string): boolean {
-  return 'name' in filter ? filter.name === name : name.startsWith(filter.prefix);
+  if ('name' in filter) return filter.name === name;
+  return name.startsWith(filter.prefix) && isReservedName(name) === (filter.reserved === true);
 }

@@ -1,7 +1,7 @@
 import BTreeModule from 'sorted-btree';
 import { applyPatch } from '../core/entryJson.js';
 import type { Logger } from '../log/Logger.js';
-import type { Entry, RegistryEvent, WatchFilter } from './Entry.js';
+import { isReservedName, type Entry, type RegistryEvent, type WatchFilter } from './Entry.js';
 import { History, type HistoryOptions } from './History.js';
 import { Journal } from './Journal.js';
 import { Leases } from './Leases.js';
@@ -11,6 +11,8 @@ import { WatchHub, type Watcher } from './Watchers.js';
 // CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler the class.
 const BTree = ((BTreeModule as { default?: unknown }).default ?? BTreeModule) as typeof BTreeModule.default;
 type NameIndex = InstanceType<typeof BTree<string, true>>;
+/** The first name after every reserved one (`_` is 0x5f, '`' 0x60). */
+const RESERVED_END = '`';
 const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
@@ -208,23 +210,35 @@ export class Registry {
 
   /**
    * Entries whose name starts with `prefix`, in name order, after `after` (exclusive): at most `limit`, and
-   * no more than `maxBytes` of entries (but always one, when one matches).
+   * no more than `maxBytes` of entries (but always one, when one matches). Names of the broker's own keyspace
+   * (`_`) are listed only with `reserved`, and then nothing else is (see WatchFilter).
    */
-  async list(prefix: string, after: string, limit: number, maxBytes = Infinity): Promise<ListResult> {
+  async list(prefix: string, after: string, limit: number, maxBytes = Infinity, reserved = false): Promise<ListResult> {
     if (this.lastChange > this.durableRevision) await this.journal.sync();
     this.index ??= new BTree<string, true>([...this.entries.keys()].sort().map((k) => [k, true]), byCodeUnits);
     const entries: Entry[] = [];
     let bytes = 0;
-    for (const name of this.index.keys(after > prefix ? after : prefix)) {
-      if (!name.startsWith(prefix)) break;
-      if (name === after) continue;
-      const entry = this.entries.get(name)!;
-      const size = entryBytes(name, entry.json);
-      if (entries.length === limit || (entries.length > 0 && bytes + size > maxBytes)) return { entries, more: true };
-      entries.push(entry);
-      bytes += size;
+    let from = after > prefix ? after : prefix;
+    for (;;) {
+      let skipTo: string | undefined;
+      for (const name of this.index.keys(from)) {
+        if (!name.startsWith(prefix)) break;
+        if (name === after) continue;
+        if (isReservedName(name) !== reserved) {
+          // Every reserved name sorts between '_' and '`': one jump past them, not a walk through them.
+          if (!reserved) skipTo = RESERVED_END;
+          if (!reserved || name > RESERVED_END) break;
+          continue;
+        }
+        const entry = this.entries.get(name)!;
+        const size = entryBytes(name, entry.json);
+        if (entries.length === limit || (entries.length > 0 && bytes + size > maxBytes)) return { entries, more: true };
+        entries.push(entry);
+        bytes += size;
+      }
+      if (skipTo === undefined) return { entries, more: false };
+      from = skipTo;
     }
-    return { entries, more: false };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { BrokerError } from '../core/BrokerError.js';
-import type { RegistryEvent, WatchFilter } from './Entry.js';
+import { matches, type RegistryEvent, type WatchFilter } from './Entry.js';
 import type { History } from './History.js';
 
 /** What a watcher gets: events in revision order, and the revision through which it has seen everything. */
@@ -171,8 +171,8 @@ export class WatchHub {
     }
     if (this.byPrefix.size === 0 || events.length === 0) return;
     for (const watcher of this.byPrefix) {
-      const prefix = (watcher.filter as { prefix: string }).prefix;
-      const first = events.find((e) => e.name.startsWith(prefix) && e.revision > watcher.revision);
+      const filter = watcher.filter;
+      const first = events.find((e) => e.revision > watcher.revision && matches(filter, e.name));
       if (first) this.queue(watcher, first.revision);
     }
   }

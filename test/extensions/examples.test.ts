@@ -39,7 +39,7 @@ describe('shipped example extensions', () => {
         b!.broker.dispatch({ clientIp: ip }, 'ossec', 'AddAgent', { data: `node${i}` }),
       ),
     );
-    const ids = many.map((r) => (r.kind === 'extension' ? r.response.body.split(' ')[0] : ''));
+    const ids = many.map((r) => (r.kind === 'extension' ? String(r.response.body).split(' ')[0] : ''));
     expect(new Set(ids)).toEqual(new Set(['002', '003', '004', '005']));
     expect(readFileSync(keys, 'utf8').trim().split('\n')).toHaveLength(5);
   });

@@ -15,8 +15,8 @@ export interface InProcessBroker {
   broker: Broker;
   host: ExtensionHost;
   logs: string[];
-  /** A legacy-style call; resolves to the extension's response or rejects with the BrokerError. */
-  call(ns: string, method: string, params?: Record<string, string>): Promise<{ status: number; statusMessage: string; contentType: string; body: string }>;
+  /** A legacy-style call; resolves to the extension's (text) response or rejects with the BrokerError. */
+  call(ns: string, method: string, params?: Record<string, string>): Promise<{ status: number; statusMessage: string; contentType: string; body: string; headers?: Array<[string, string]> | undefined; errorBody?: 'data' | undefined }>;
   write(name: string, text: string): void;
   /** Watchers waiting in core now, whoever opened them. */
   watchersWaiting(): number;
@@ -60,7 +60,9 @@ export async function inProcessBroker(
     async call(ns, method, params = {}) {
       const r = await broker.dispatch({ clientIp: '127.0.0.1', accessKey: params.access_key }, ns, method, params);
       if (r.kind !== 'extension') throw new Error(`not an extension answer: ${r.kind}`);
-      return r.response;
+      const { body } = r.response;
+      if (typeof body !== 'string') throw new Error('a binary answer: read it through broker.dispatch');
+      return { ...r.response, body };
     },
     write,
     watchersWaiting: () => registry.watchersWaiting,

@@ -22,6 +22,20 @@ export async function Reg(rh) {
 }
 `;
 
+/** `Call` makes one rh.call with the arguments the test sends and answers what it resolved or rejected with. */
+const CALLER = `export async function Call(rh) {
+  const [target, params, options] = JSON.parse(rh.qs.args);
+  try {
+    const r = await rh.call(target, params, options);
+    return { ok: { status: r.status, statusMessage: r.statusMessage, data: r.data ?? null, body: r.body } };
+  } catch (e) {
+    return { err: { code: e.code, message: e.message } };
+  }
+}
+export function Who(rh) { return { calledBy: rh.calledBy ?? null, src: rh.requestingHost(), method: rh.httpMethod }; }
+export async function Recurse(rh) { return (await rh.call('caller.Recurse')).body; }
+`;
+
 let b: InProcessBroker | undefined;
 afterEach(async () => {
   await b?.close();
@@ -57,6 +71,30 @@ describe('extension host (in process, compiled code)', () => {
     expect(await outcome(b.call('echo', 'Test'))).toEqual({ code: 'UNAUTHENTICATED', message: 'Incorrect access key' });
     expect(await outcome(b.call('echo', '_secret', { access_key: 'wrong' }))).toEqual({ code: 'UNAUTHENTICATED', message: 'Incorrect access key' });
     expect((await b.call('echo', 'Test', { access_key: 'k' })).status).toBe(200);
+  });
+
+  it('rh.call reaches another extension through the broker: its whitelist, access key and method checks apply', async () => {
+    b = await inProcessBroker({ 'echo.mjs': ECHO, 'other.mjs': ECHO, 'caller.mjs': CALLER }, { echo: { _access_key: 'k' }, caller: {} });
+    const broker = b.broker;
+    // The caller's client is at 10.1.2.3: the called method sees that address, as its registry writes do.
+    const call = async (...args: unknown[]): Promise<{ ok?: Record<string, unknown>; err?: { code: string; message: string } }> => {
+      const r = await broker.dispatch({ clientIp: '10.1.2.3' }, 'caller', 'Call', { args: JSON.stringify(args) });
+      return JSON.parse((r as { response: { body: string } }).response.body);
+    };
+    expect(await call('echo.Test', { data: 'x' })).toEqual({ err: { code: 'UNAUTHENTICATED', message: 'Incorrect access key' } });
+    expect(await call('echo.Test', { data: { x: 1 } }, { accessKey: 'k' })).toEqual({
+      ok: { status: 200, statusMessage: '', data: { qs: { data: '{"x":1}' }, src: '10.1.2.3', v: 1 }, body: '{"qs":{"data":"{\\"x\\":1}"},"src":"10.1.2.3","v":1}' },
+    });
+    expect(await call('echo._secret', {}, { accessKey: 'k' })).toEqual({ err: { code: 'PERMISSION_DENIED', message: 'Unauthorized method' } });
+    expect(await call('other.Test')).toEqual({ err: { code: 'PERMISSION_DENIED', message: 'Unauthorized package' } });
+    expect(await call('echo.Boom', {}, { accessKey: 'k' })).toEqual({ err: { code: 'INTERNAL', message: 'the disk is on fire' } });
+    // A status the method set is its answer, not a failure.
+    expect(await call('echo.Status', {}, { accessKey: 'k' })).toMatchObject({ ok: { status: 409, statusMessage: 'Already there' } });
+    expect(await call('caller.Who')).toEqual({ ok: { status: 200, statusMessage: '', data: { calledBy: 'caller', src: '10.1.2.3', method: 'POST' }, body: expect.any(String) } });
+    expect((await call('nodot')).err).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // A loop of calls ends at the depth limit, not at the time limit of every call in it.
+    const deep = await call('caller.Recurse');
+    expect(deep.err).toMatchObject({ code: 'INTERNAL', message: 'Too many nested rh.call calls: at most 8 deep' });
   });
 
   it('a throwing method answers INTERNAL (500) with its message; the broker keeps serving', async () => {

@@ -143,7 +143,7 @@ describe('Python extension modules in process', () => {
       const many = await Promise.all(
         ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'].map((ip, i) => b.broker.dispatch({ clientIp: ip }, 'ossec', 'AddAgent', { data: `node${i}` })),
       );
-      const ids = many.map((r) => (r.kind === 'extension' ? r.response.body.split(' ')[0] : ''));
+      const ids = many.map((r) => (r.kind === 'extension' ? String(r.response.body).split(' ')[0] : ''));
       expect(new Set(ids)).toEqual(new Set(['001', '002', '003', '004']));
       expect(readFileSync(keys, 'utf8').trim().split('\n')).toHaveLength(4);
       const old = b.host.list().find((e) => e.namespace === 'old');

@@ -8,7 +8,7 @@ import { inProcessBroker, waitFor, type InProcessBroker } from './harness.js';
 const DRIVER = `export async function Run(rh) {
   const args = JSON.parse(rh.qs.args);
   try {
-    const ok = await rh.registry[rh.qs.op](...args);
+    const ok = await (rh.qs.on === 'store' ? rh.store : rh.registry)[rh.qs.op](...args);
     return { ok: ok === undefined ? null : ok };
   } catch (e) {
     return { err: { code: e.code, message: e.message, revision: e.revision, hasRevision: 'revision' in e, isError: e instanceof Error } };
@@ -23,11 +23,15 @@ interface Outcome {
 let b: InProcessBroker;
 const run = async (op: string, ...args: unknown[]): Promise<Outcome> =>
   JSON.parse((await b.call('drv', 'Run', { op, args: JSON.stringify(args) })).body) as Outcome;
+/** The same driver in another namespace: its store is its own. */
+const runIn = async (ns: string, op: string, ...args: unknown[]): Promise<Outcome> =>
+  JSON.parse((await b.call(ns, 'Run', { on: 'store', op, args: JSON.stringify(args) })).body) as Outcome;
+const store = (op: string, ...args: unknown[]): Promise<Outcome> => runIn('drv', op, ...args);
 const revisionOf = async (name: string): Promise<number> => ((await run('entry', name)).ok as { revision: number }).revision;
 const ctx = { clientIp: '127.0.0.1' };
 
 beforeAll(async () => {
-  b = await inProcessBroker({ 'drv.mjs': DRIVER }, { drv: {} });
+  b = await inProcessBroker({ 'drv.mjs': DRIVER, 'other.mjs': DRIVER }, { drv: {}, other: {} });
 });
 afterAll(async () => {
   await b?.close();
@@ -148,5 +152,59 @@ describe('rh.registry: leases and compare-and-swap', () => {
     expect((await run('delete', 'old')).ok).toBe(true);
     expect((await run('delete', 'old')).ok).toBe(false);
     expect((await run('get', 42)).err).toMatchObject({ message: 'registry: name must be a string', hasRevision: false });
+  });
+});
+
+describe('rh.registry.list and rh.store', () => {
+  it('list: entries by prefix in name order with revisions, a page at a time', async () => {
+    for (const n of ['ls/b', 'ls/a', 'ls/c', 'lt/x']) await run('register', n, { n });
+    const all = (await run('list', 'ls/')).ok as { entries: Array<{ name: string; data: { n: string }; revision: number }>; nextAfter?: string };
+    expect(all.entries.map((e) => e.name)).toEqual(['ls/a', 'ls/b', 'ls/c']);
+    expect(all.entries[0]).toMatchObject({ name: 'ls/a', data: { n: 'ls/a', last_write_ip: '127.0.0.1' }, revision: await revisionOf('ls/a') });
+    expect(all).not.toHaveProperty('nextAfter');
+    const first = (await run('list', 'ls/', { limit: 2 })).ok as { entries: Array<{ name: string }>; nextAfter?: string };
+    expect(first.entries.map((e) => e.name)).toEqual(['ls/a', 'ls/b']);
+    expect(first.nextAfter).toBe('ls/b');
+    const rest = (await run('list', 'ls/', { after: first.nextAfter })).ok as { entries: Array<{ name: string }> };
+    expect(rest.entries.map((e) => e.name)).toEqual(['ls/c']);
+  });
+
+  it('store: put, get, entry, CAS, delete and list; private to its namespace and absent from the registry API', async () => {
+    const put = (await store('put', 'cfg/a', { deep: [1, 'x'] })).ok as { key: string; value: unknown; revision: number };
+    expect(put).toMatchObject({ key: 'cfg/a', value: { deep: [1, 'x'] }, revision: expect.any(Number) });
+    expect((await store('get', 'cfg/a')).ok).toEqual({ deep: [1, 'x'] });
+    await store('put', 'cfg/b', 2);
+    await store('put', 'other', 'text');
+    expect((await store('entry', 'cfg/b')).ok).toMatchObject({ key: 'cfg/b', value: 2 });
+    expect((await store('get', 'nothing')).ok).toBeNull();
+    // Compare-and-swap as in the registry.
+    expect((await store('put', 'cfg/a', 1, { ifRevision: put.revision + 1000 })).err).toMatchObject({ code: 'FAILED_PRECONDITION', revision: put.revision });
+    expect((await store('put', 'cfg/a', 1, { ifRevision: 0 })).err).toMatchObject({ code: 'FAILED_PRECONDITION', revision: put.revision });
+    const swapped = (await store('put', 'cfg/a', 1, { ifRevision: put.revision })).ok as { revision: number; createRevision: number };
+    expect(swapped.revision).toBeGreaterThan(put.revision);
+    expect(swapped.createRevision).toBe(put.revision);
+    const listed = (await store('list', 'cfg/')).ok as { entries: Array<{ key: string; value: unknown }> };
+    expect(listed.entries.map((e) => [e.key, e.value])).toEqual([['cfg/a', 1], ['cfg/b', 2]]);
+    expect(((await store('list', '', { limit: 1 })).ok as { nextAfter?: string }).nextAfter).toBe('cfg/a');
+    // Another extension has its own store: it sees none of these keys, and its keys do not show here.
+    expect((await runIn('other', 'get', 'cfg/a')).ok).toBeNull();
+    await runIn('other', 'put', 'cfg/z', true);
+    expect(((await store('list', 'cfg/')).ok as { entries: unknown[] }).entries).toHaveLength(2);
+    // The registry API, from an extension or a client, sees no store key by any prefix or name.
+    for (const prefix of ['', '_', '_store/', 'cfg/']) {
+      expect(((await run('list', prefix)).ok as { entries: Array<{ name: string }> }).entries.filter((e) => !/^(ls|lt)\//.test(e.name) && !['a', 'u', 'r', 'z', 'k', 'plain', 'text-ttl'].includes(e.name))).toEqual([]);
+      const page = await b.broker.list(ctx, prefix, '', 1000);
+      expect(page.entries.filter((e) => e.entry.name.startsWith('_'))).toEqual([]);
+    }
+    expect((await run('get', '_store/drv/cfg/a')).err).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'Reserved name _store/drv/cfg/a' });
+    // A registry watch of every name does not wake for store writes.
+    const from = b.broker.registry.durableRevisionNow;
+    await store('put', 'cfg/b', 3);
+    const batch = await b.broker.waitForEvents(ctx, { prefix: '', after: from }, 0);
+    expect(batch.events).toEqual([]);
+    expect((await store('delete', 'cfg/b', { ifRevision: 1 })).err).toMatchObject({ code: 'FAILED_PRECONDITION' });
+    expect((await store('delete', 'cfg/b')).ok).toBe(true);
+    expect((await store('delete', 'cfg/b')).ok).toBe(false);
+    expect((await store('put', '', 1)).err).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'Store key must be a non-empty string' });
   });
 });

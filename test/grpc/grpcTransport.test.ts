@@ -98,7 +98,8 @@ describe('gRPC transport over TLS', () => {
     const r = await c.execute('demo', 'Echo', { data: 'host-1', params: { extra: 'y', data: 'overridden' } });
     expect(r).toMatchObject({ status: 200, statusMessage: 'OK', contentType: 'Application/json' });
     expect(JSON.parse(r.body)).toEqual({ qs: { extra: 'y', data: 'host-1' }, from: '127.0.0.1' });
-    expect(await c.execute('demo', 'Missing')).toEqual({ status: 404, statusMessage: 'No such agent', contentType: 'text/plain', body: 'none' });
+    // A text answer without headers leaves binary_body and headers empty.
+    expect(await c.execute('demo', 'Missing')).toEqual({ status: 404, statusMessage: 'No such agent', contentType: 'text/plain', body: 'none', binaryBody: Buffer.alloc(0), headers: [] });
   });
 
   it('answers unexpected failures INTERNAL without internals, and logs the stack', async () => {

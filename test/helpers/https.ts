@@ -5,6 +5,8 @@ export interface Reply {
   reason: string;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The body as sent. */
+  bytes: Buffer;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: any;
 }
@@ -20,14 +22,15 @@ export function call(port: number, path: string, opts: { method?: string; body?:
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const bytes = Buffer.concat(chunks);
+          const text = bytes.toString('utf8');
           let json: unknown;
           try {
             json = JSON.parse(text);
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, reason: Buffer.from(res.statusMessage ?? '', 'latin1').toString('utf8'), headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, reason: Buffer.from(res.statusMessage ?? '', 'latin1').toString('utf8'), headers: res.headers, text, bytes, json });
         });
       },
     );

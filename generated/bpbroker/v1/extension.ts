@@ -29,7 +29,10 @@ export interface ExecuteRequest {
   namespace: string;
   /** The method's name, e.g. `AddAgent`; names starting with `_` are private and refused. */
   method: string;
-  /** Parameters the method reads as its query string (`rh.qs`). */
+  /**
+   * Parameters the method reads as its query string (`rh.qs`). The call's metadata (but `access-key`) is what
+   * the method reads as its request headers (`rh.requestHeaders`), and its HTTP method is POST.
+   */
   params: { [key: string]: string };
   /** Shorthand for `params["data"]` (the legacy clients' one parameter); wins over it when non-empty. */
   data: string;
@@ -50,6 +53,16 @@ export interface ExecuteResponse {
   contentType: string;
   /** The method's response body, as text. */
   body: string;
+  /** The body when the method answered bytes (a Buffer or Uint8Array); `body` is then empty. */
+  binaryBody: Buffer;
+  /** Response headers the method set (`rh.setHeader`, `rh.redirect`), in order; a name may repeat. */
+  headers: ResponseHeader[];
+}
+
+/** One response header of an extension method. */
+export interface ResponseHeader {
+  name: string;
+  value: string;
 }
 
 function createBaseExecuteRequest(): ExecuteRequest {
@@ -285,7 +298,7 @@ export const ExecuteRequest_ParamsEntry: MessageFns<ExecuteRequest_ParamsEntry> 
 };
 
 function createBaseExecuteResponse(): ExecuteResponse {
-  return { status: 0, statusMessage: "", contentType: "", body: "" };
+  return { status: 0, statusMessage: "", contentType: "", body: "", binaryBody: Buffer.alloc(0), headers: [] };
 }
 
 export const ExecuteResponse: MessageFns<ExecuteResponse> = {
@@ -301,6 +314,12 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     }
     if (message.body !== "") {
       writer.uint32(34).string(message.body);
+    }
+    if (message.binaryBody.length !== 0) {
+      writer.uint32(42).bytes(message.binaryBody);
+    }
+    for (const v of message.headers) {
+      ResponseHeader.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -350,6 +369,22 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
             message.body = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.binaryBody = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.headers.push(ResponseHeader.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -376,6 +411,14 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
         ? globalThis.String(object.content_type)
         : "",
       body: isSet(object.body) ? globalThis.String(object.body) : "",
+      binaryBody: isSet(object.binaryBody)
+        ? Buffer.from(bytesFromBase64(object.binaryBody))
+        : isSet(object.binary_body)
+        ? Buffer.from(bytesFromBase64(object.binary_body))
+        : Buffer.alloc(0),
+      headers: globalThis.Array.isArray(object?.headers)
+        ? object.headers.map((e: any) => ResponseHeader.fromJSON(e))
+        : [],
     };
   },
 
@@ -393,6 +436,12 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     if (message.body !== "") {
       obj.body = message.body;
     }
+    if (message.binaryBody.length !== 0) {
+      obj.binaryBody = base64FromBytes(message.binaryBody);
+    }
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => ResponseHeader.toJSON(e));
+    }
     return obj;
   },
 
@@ -405,6 +454,93 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     message.statusMessage = object.statusMessage ?? "";
     message.contentType = object.contentType ?? "";
     message.body = object.body ?? "";
+    message.binaryBody = object.binaryBody ?? Buffer.alloc(0);
+    message.headers = object.headers?.map((e) => ResponseHeader.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseResponseHeader(): ResponseHeader {
+  return { name: "", value: "" };
+}
+
+export const ResponseHeader: MessageFns<ResponseHeader> = {
+  encode(message: ResponseHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResponseHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResponseHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResponseHeader {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ResponseHeader): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResponseHeader>): ResponseHeader {
+    return ResponseHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResponseHeader>): ResponseHeader {
+    const message = createBaseResponseHeader();
+    message.name = object.name ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -471,6 +607,14 @@ export const ExtensionServiceClient = makeGenericClientConstructor(
   service: typeof ExtensionServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

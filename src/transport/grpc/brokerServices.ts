@@ -6,7 +6,7 @@ import type { Broker } from '../../core/Broker.js';
 import type { CallContext, Params } from '../../core/types.js';
 import type { Logger } from '../../log/Logger.js';
 import type { ProtocolStats, RequestRow } from '../../metrics/RequestStats.js';
-import { callContext } from './callContext.js';
+import { ACCESS_KEY_METADATA, callContext } from './callContext.js';
 import { STATUS_NAMES, toServiceError } from './grpcStatus.js';
 import { decodePageToken, encodePageToken, optional, toEntryMessage } from './messages.js';
 import { watchStream } from './watchStream.js';
@@ -18,11 +18,16 @@ type RowOf<Req> = (req: NoInfer<Req>) => RequestRow | undefined;
  * One unary handler: run `fn` over core and answer its result, or the mapped status of what it threw
  * (synchronous throws included: core's authorization checks throw before any await). Each answer is counted.
  */
-function unary<Req, Res>(log: Logger, method: string, rowOf: RowOf<Req>, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(
+  log: Logger,
+  method: string,
+  rowOf: RowOf<Req>,
+  fn: (req: Req, ctx: CallContext, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = performance.now();
     const count = (code: number | undefined): void => rowOf(call.request)?.record(STATUS_NAMES[code ?? 0] ?? 'UNKNOWN', (performance.now() - started) / 1000);
-    new Promise<Res>((resolve) => resolve(fn(call.request, callContext(call)))).then(
+    new Promise<Res>((resolve) => resolve(fn(call.request, callContext(call), call))).then(
       (res) => {
         callback(null, res);
         count(grpc.status.OK);
@@ -71,11 +76,29 @@ export function pingService(broker: Broker, log: Logger, stats?: ProtocolStats):
 
 export function extensionService(broker: Broker, log: Logger, stats?: ProtocolStats): ExtensionServiceServer {
   return {
-    execute: unary(log, 'ExtensionService/Execute', (req) => stats?.row(req.namespace, req.method), async (req: ExecuteRequest, ctx) => {
+    execute: unary(log, 'ExtensionService/Execute', (req) => stats?.row(req.namespace, req.method), async (req: ExecuteRequest, ctx, call) => {
       const params: Params = { ...req.params };
       if (req.data !== '') params.data = req.data;
-      const r = await broker.execute(ctx, req.namespace, req.method, params);
-      return { status: r.status, statusMessage: r.statusMessage, contentType: r.contentType, body: r.body };
+      // HTTP/2 carries every gRPC call as a POST; its metadata are the method's request headers.
+      const r = await broker.execute({ ...ctx, request: { method: 'POST', headers: metadataHeaders(call.metadata) } }, req.namespace, req.method, params);
+      const binary = typeof r.body !== 'string';
+      return {
+        status: r.status,
+        statusMessage: r.statusMessage,
+        contentType: r.contentType,
+        body: binary ? '' : (r.body as string),
+        binaryBody: binary ? Buffer.from(r.body as Uint8Array) : Buffer.alloc(0),
+        headers: (r.headers ?? []).map(([name, value]) => ({ name, value })),
+      };
     }),
   };
+}
+
+/** Text metadata of a call, as request headers (binary `-bin` values and the access key left out). */
+function metadataHeaders(metadata: grpc.Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (typeof value === 'string' && key !== ACCESS_KEY_METADATA) out[key] = value;
+  }
+  return out;
 }

@@ -80,7 +80,8 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     ({ namespace, method } = splitPath(q < 0 ? url : url.slice(0, q)));
     const body = hasBody(req) ? await readBody(req, opts.maxBodyBytes) : noBody(req);
     const params = mergeParams(q < 0 ? '' : url.slice(q + 1), body, req.headers['content-type']);
-    const ctx = { clientIp: clientIpOf(req.socket), accessKey: params.access_key };
+    // The headers are parsed already (hasBody read them): passing them costs nothing.
+    const ctx = { clientIp: clientIpOf(req.socket), accessKey: params.access_key, request: { method: req.method!, headers: req.headers } };
     // A long-poll ends when its client goes away.
     const signal = method === 'Watch' ? abortOnClose(res) : undefined;
     const result = await broker.dispatch(ctx, namespace, method, params, signal);
@@ -129,7 +130,7 @@ function abortOnClose(res: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
-function writeResult(res: ServerResponse, result: DispatchResult): void {
+export function writeResult(res: ServerResponse, result: DispatchResult): void {
   switch (result.kind) {
     case 'entry': {
       // Old clients read success, message and data; the revision (and a lease's seconds left) come after them.
@@ -148,11 +149,14 @@ function writeResult(res: ServerResponse, result: DispatchResult): void {
       return;
     case 'extension': {
       const r = result.response;
-      const body = JSON_TYPE.test(r.contentType) ? escapeNonAscii(r.body) : r.body;
-      if (isBodiless(r.status)) sendBodiless(res, r.status, r.statusMessage || (STATUS_CODES[r.status] ?? ''));
-      else if (r.status === 200) sendReply(res, 200, 'OK', body, r.contentType);
-      else if (r.status > 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', body, r.contentType);
-      else sendFailure(res, r.status, r.statusMessage || `Extension answered ${r.status}`);
+      const body = typeof r.body === 'string' && JSON_TYPE.test(r.contentType) ? escapeNonAscii(r.body) : r.body;
+      const h = r.headers;
+      if (isBodiless(r.status)) sendBodiless(res, r.status, r.statusMessage || (STATUS_CODES[r.status] ?? ''), h);
+      else if (r.status === 200) sendReply(res, 200, 'OK', body, r.contentType, h);
+      else if (r.status > 200 && r.status < 300) sendReply(res, r.status, r.statusMessage || 'OK', body, r.contentType, h);
+      // Old clients get the legacy failure JSON; a method that asks for it (errorBody 'data') sends its own body.
+      else if (r.errorBody === 'data') sendReply(res, r.status, r.statusMessage || (STATUS_CODES[r.status] ?? `Extension answered ${r.status}`), body, r.contentType, h);
+      else sendFailure(res, r.status, r.statusMessage || `Extension answered ${r.status}`, undefined, h);
       return;
     }
   }

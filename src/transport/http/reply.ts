@@ -23,17 +23,31 @@ export function reasonPhrase(message: string): string {
   return bytes.toString('latin1');
 }
 
-export function sendReply(res: ServerResponse, status: number, reason: string, body: string | Buffer, contentType = LEGACY_CONTENT_TYPE): void {
+/** Response headers an extension method set, in order (a name may repeat); checked by the extension host. */
+export type ExtraHeaders = ReadonlyArray<readonly [string, string]> | undefined;
+
+/** Node's flat header list (`[name, value, name, value, ...]`): it keeps repeated names. */
+function flatHeaders(extra: ReadonlyArray<readonly [string, string]>, own: string[]): string[] {
+  const out: string[] = [];
+  for (const [name, value] of extra) out.push(name, value);
+  return out.concat(own);
+}
+
+export function sendReply(res: ServerResponse, status: number, reason: string, body: string | Uint8Array, contentType = LEGACY_CONTENT_TYPE, extra?: ExtraHeaders): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   // A Buffer body keeps Node from joining the Latin-1 status line to a UTF-8 body string (re-encoding it).
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  res.writeHead(status, reasonPhrase(reason), {
-    'Content-Type': contentType,
-    'Content-Length': bytes.length,
-  });
+  if (extra && extra.length > 0) {
+    res.writeHead(status, reasonPhrase(reason), flatHeaders(extra, ['Content-Type', contentType, 'Content-Length', String(bytes.length)]));
+  } else {
+    res.writeHead(status, reasonPhrase(reason), {
+      'Content-Type': contentType,
+      'Content-Length': bytes.length,
+    });
+  }
   res.end(bytes);
 }
 
@@ -43,12 +57,13 @@ export function isBodiless(status: number): boolean {
 }
 
 /** A bodiless answer: no content, and no Content-Length promising any (205 says 0, as RFC 9110 allows). */
-export function sendBodiless(res: ServerResponse, status: number, reason: string): void {
+export function sendBodiless(res: ServerResponse, status: number, reason: string, extra?: ExtraHeaders): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, reasonPhrase(reason), status === 205 ? { 'Content-Length': 0 } : {});
+  const own = status === 205 ? ['Content-Length', '0'] : [];
+  res.writeHead(status, reasonPhrase(reason), extra && extra.length > 0 ? flatHeaders(extra, own) : status === 205 ? { 'Content-Length': 0 } : {});
   res.end();
 }
 
@@ -62,6 +77,6 @@ export function failureBody(message: string, revision?: number): string {
  * A failure: the message as reason phrase too, except on a 200 (a registry miss), whose reason phrase is
  * always `OK`, as the original's.
  */
-export function sendFailure(res: ServerResponse, status: number, message: string, revision?: number): void {
-  sendReply(res, status, status === 200 ? 'OK' : message, failureBody(message, revision));
+export function sendFailure(res: ServerResponse, status: number, message: string, revision?: number, extra?: ExtraHeaders): void {
+  sendReply(res, status, status === 200 ? 'OK' : message, failureBody(message, revision), LEGACY_CONTENT_TYPE, extra);
 }
