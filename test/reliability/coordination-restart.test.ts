@@ -10,10 +10,12 @@ import { report, runs } from './soak.js';
 /**
  * Watches and leases across broker restarts, clean (SIGTERM) and not (SIGKILL): a watcher resuming by revision
  * sees every change once, in order; leases get a full TTL from start-up and then run out on time.
+ *
+ * Each case has a home and brokers of its own and mostly waits (restarts, leases running out): they run at once.
  */
 const svc = async (port: number, method: string, params: Record<string, string>) => (await call(port, `/services/${method}/?${qs(params)}`)).json;
 
-describe('watch across restarts', () => {
+describe.concurrent('watch across restarts', () => {
   const writes = runs(60, 600);
   it(`a watcher resuming by revision sees each of ${writes} numbered writes once, in order, across SIGTERM and SIGKILL restarts`, { timeout: 180_000 }, async () => {
     const home = tempDir('bpbroker-watch-restart-');
@@ -96,7 +98,7 @@ describe('watch across restarts', () => {
   });
 });
 
-describe('leases across restarts', () => {
+describe.concurrent('leases across restarts', () => {
   it('a live lease gets a full TTL from start-up, then runs out on time; discovery stops answering', { timeout: 60_000 }, async () => {
     const home = tempDir('bpbroker-lease-restart-');
     let b = await startBroker({ home });
