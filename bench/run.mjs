@@ -27,8 +27,8 @@ const { values: args } = parseArgs({
 
 const QUICK = args.quick;
 const cfg = QUICK
-  ? { warmMs: 200, roundMs: 500, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 2_000 }
-  : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5, leases: 10_000 };
+  ? { warmMs: 200, roundMs: 500, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 500, watchers: 200 }
+  : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5, leases: 10_000, watchers: 1000 };
 const GROUPS = { coordination: COORDINATION_IDS };
 const IDS = ['https-get', 'grpc-get', 'writes', 'etcd', 'discovery', 'extension', 'startup', 'big-writes', ...COORDINATION_IDS];
 const only = args.only ? new Set(args.only.split(',').flatMap((id) => GROUPS[id] ?? [id])) : undefined;

@@ -9,7 +9,8 @@ import { entryData } from './seed.mjs';
 
 export const COORDINATION_IDS = ['watch-delivery', 'watch-writes', 'leases', 'slow-watcher'];
 
-const WATCHERS = 1000;
+/** Watchers per scenario: `cfg.watchers` (1,000 in the full run; fewer in the quick run, which only proves the bench runs). */
+let WATCHERS = 1000;
 /** Watch streams per gRPC connection from the fleet: under the broker's grpc.max_concurrent_streams (100). */
 const STREAMS_PER_CONNECTION = 50;
 const WRITERS = 64;
@@ -19,7 +20,7 @@ let seq = 0;
 /**
  * @param {object} o
  * @param {(id: string) => boolean} o.wanted
- * @param {{ leases: number }} o.cfg
+ * @param {{ leases: number, watchers?: number }} o.cfg
  * @param {(sides: object[]) => Promise<object[]>} o.sideBySide
  * @param {Function} o.record
  * @param {(msg: string) => void} o.log
@@ -27,6 +28,7 @@ let seq = 0;
  * @param {object[]} o.servers processes to stop if the bench fails half-way
  */
 export async function coordinationScenarios(o) {
+  WATCHERS = o.cfg.watchers ?? WATCHERS;
   const own = (p) => {
     o.servers.push(p);
     return p;
@@ -188,14 +190,16 @@ async function deliveryRound(rpc, fleet, name, durationMs, settled) {
  * prefix `fleet/G/` (every write reaches one). About 1.09 deliveries per write.
  */
 async function watchWrites({ sideBySide, record, log, own, release, broker }) {
-  log(`watch-writes: Update at ${WRITERS} clients over 10,000 names, with ${WATCHERS} gRPC watchers (900 on their own names, 100 on group prefixes) vs none`);
+  // In the full run every one of the 100 groups has its manager and 9 watched nodes; fewer watchers, fewer groups.
+  const groups = WATCHERS / 10;
+  log(`watch-writes: Update at ${WRITERS} clients over 10,000 names, with ${WATCHERS} gRPC watchers (${groups * 9} on their own names, ${groups} on group prefixes) vs none`);
   const names = [];
   const bodies = [];
   for (let g = 0; g < 100; g++) for (let i = 0; i < 100; i++) names.push(`fleet/${g}/node-${i}`);
   for (let k = 0; k < names.length; k++) bodies.push(JSON.stringify(entryData(k)).slice(0, -1));
   const filters = [];
-  for (let g = 0; g < 100; g++) for (let i = 0; i < 9; i++) filters.push({ name: `fleet/${g}/node-${i}` });
-  for (let g = 0; g < 100; g++) filters.push({ prefix: `fleet/${g}/` });
+  for (let g = 0; g < groups; g++) for (let i = 0; i < 9; i++) filters.push({ name: `fleet/${g}/node-${i}` });
+  for (let g = 0; g < groups; g++) filters.push({ prefix: `fleet/${g}/` });
   // Every name in turn, in a scattered order (7919 is prime to 10,000).
   const update = (rpc) => () => {
     const s = ++seq;

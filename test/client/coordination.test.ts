@@ -85,7 +85,8 @@ describe('compare-and-swap and leases', () => {
   });
 });
 
-describe.each([
+// The lease tests mostly wait for leases to be renewed or run out, each on names of its own: they wait together.
+describe.concurrent.each([
   { proto: 'gRPC', client: () => grpc as BrokerGrpcClient | LegacyClient },
   { proto: 'legacy', client: () => legacy as BrokerGrpcClient | LegacyClient },
 ])('lease keeper ($proto)', ({ proto, client }) => {
@@ -133,7 +134,7 @@ describe.each([
   });
 });
 
-describe('lease keeper: losses only one side can see', () => {
+describe.concurrent('lease keeper: losses only one side can see', () => {
   it('gRPC: an entry created again by another writer is not ours any more', async () => {
     await grpc.replace('keeper-replaced', 'mine', { ttl: 30 });
     const keeper = grpc.keepLease('keeper-replaced', { everyMs: 100 });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BPCLIENT, ROOT, removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call } from '../helpers/https.js';
 import { waitFor } from '../helpers/wait.js';
+import { metricValue } from '../operations/metricsText.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -78,6 +79,8 @@ const masterNode = async (): Promise<string | undefined> => {
   const r = (await call(broker.port, '/services/Get/?name=master')).json as { success: boolean; data: { node?: string } };
   return r.success ? r.data.node : undefined;
 };
+/** Watches waiting in the broker now: a shell blocked in `bpclient service watch` is one. */
+const watchers = async (): Promise<number> => metricValue((await call(broker.port, '/_metrics', { method: 'GET' })).text, 'bpbroker_watchers');
 
 it('the leader election elects exactly one master; killed, exactly one other takes over when its lease runs out', { timeout: 120_000 }, async () => {
   const script = example('**Leader election with bpclient alone.**');
@@ -85,8 +88,9 @@ it('the leader election elects exactly one master; killed, exactly one other tak
   const nodes = [1, 2, 3].map((n) => shell(script.replace('BPBROKER=10.0.0.5:20443 NODE=node-1', `BPBROKER=${address} NODE=node-${n}`)));
 
   await waitFor(() => nodes.some((s) => masters(s) > 0), 30_000, 20, 'a master');
-  // Every node has tried by now (each starts bpclient within a second or two); nobody else may have won.
-  await new Promise((r) => setTimeout(r, 4000));
+  // Every node has tried once both others wait in `service watch` (which returns only once master changes);
+  // nobody else may have won.
+  await waitFor(async () => (await watchers()) === 2, 30_000, 50, 'both other nodes to watch master');
   expect(nodes.map(masters).sort()).toEqual([0, 0, 1]);
   const first = nodes.findIndex((s) => masters(s) === 1);
   expect(await masterNode()).toBe(`node-${first + 1}`);
@@ -105,7 +109,8 @@ it('the leader election elects exactly one master; killed, exactly one other tak
   const others = nodes.filter((_, i) => i !== first);
   const tookOver = await waitFor(() => others.some((s) => masters(s) > 0), 15_000, 20, 'a new master');
   console.log(`leader election: lease expired ${expiredAfter} ms after the kill; a new master ${tookOver} ms later`);
-  await new Promise((r) => setTimeout(r, 4000));
+  // The loser has tried once it waits in `service watch` again.
+  await waitFor(async () => (await watchers()) === 1, 30_000, 50, 'the other node to watch master');
   expect(others.map(masters).sort()).toEqual([0, 1]);
   const second = nodes.findIndex((s, i) => i !== first && masters(s) === 1);
   expect(await masterNode()).toBe(`node-${second + 1}`);
@@ -115,9 +120,12 @@ it('the leader election elects exactly one master; killed, exactly one other tak
 it('the "wait until the manager registers" one-liner waits while it is absent and ends once it registers', { timeout: 60_000 }, async () => {
   const line = example('Wait until the manager has registered');
   const env = { BPBROKER: address };
+  // The watches of the shells killed before are gone, so that the one this shell makes is the only one.
+  await waitFor(async () => (await watchers()) === 0, 30_000, 50, 'no watcher left');
   const waiting = shell(line, env);
   const exited = new Promise<number | null>((resolve) => waiting.proc.once('exit', (code) => resolve(code)));
-  await new Promise((r) => setTimeout(r, 3000));
+  // Its `service get` failed and it waits in `service watch`: blocked, not looping.
+  await waitFor(async () => (await watchers()) === 1, 30_000, 50, 'the one-liner to watch');
   expect(waiting.proc.exitCode).toBe(null);
   await call(broker.port, '/services/Register/?name=ossec-manager&data=%7B%22ip%22%3A%2210.0.0.9%22%7D');
   const registeredAt = Date.now();
