@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
 import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
@@ -9,6 +8,7 @@ import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner 
 import type { Logger } from '../log/Logger.js';
 import type { WatchBatch } from '../registry/Watchers.js';
 import { bundleExtension } from './bundle.js';
+import { watchFolder, type FolderWatch } from './folderWatch.js';
 import type { RegistryCall, RegistryValue, WireBatch, WireEntry } from './protocol.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
 import { WorkerFactory } from './WorkerFactory.js';
@@ -84,7 +84,7 @@ interface NamespaceState {
 export class ExtensionHost implements ExtensionRunner {
   private readonly states = new Map<string, NamespaceState>();
   private readonly slots = new Set<WorkerSlot>();
-  private readonly watchers: FSWatcher[] = [];
+  private readonly watchers: FolderWatch[] = [];
   private readonly debounces = new Map<string, NodeJS.Timeout>();
   private readonly dirs: string[];
   private readonly factory: WorkerFactory;
@@ -338,22 +338,22 @@ export class ExtensionHost implements ExtensionRunner {
     }
   }
 
-  private async watchDir(dir: string): Promise<FSWatcher> {
+  private watchDir(dir: string): Promise<FolderWatch> {
     const settle = this.opts.settleMs ?? 100;
-    const watcher = watch(dir, {
-      ignoreInitial: true,
-      depth: 16,
-      // Hidden files (editor swap files, install temp copies) and installed packages are not extension code.
-      ignored: (p: string) => {
-        const rel = relative(dir, p);
-        return rel !== '' && rel.split(sep).some((seg) => seg.startsWith('.') || seg === 'node_modules');
+    return watchFolder(dir, {
+      options: {
+        ignoreInitial: true,
+        depth: 16,
+        // Hidden files (editor swap files, install temp copies) and installed packages are not extension code.
+        ignored: (p: string) => {
+          const rel = relative(dir, p);
+          return rel !== '' && rel.split(sep).some((seg) => seg.startsWith('.') || seg === 'node_modules');
+        },
+        awaitWriteFinish: { stabilityThreshold: settle, pollInterval: Math.max(10, Math.floor(settle / 4)) },
       },
-      awaitWriteFinish: { stabilityThreshold: settle, pollInterval: Math.max(10, Math.floor(settle / 4)) },
+      onEvent: (event, p) => this.onFsEvent(dir, event, p),
+      onError: (err) => this.opts.log.warn('extensions folder watch error', { dir, err }),
     });
-    watcher.on('all', (event, p) => this.onFsEvent(dir, event, p));
-    watcher.on('error', (err) => this.opts.log.warn('extensions folder watch error', { dir, err }));
-    await new Promise<void>((r) => watcher.once('ready', () => r()));
-    return watcher;
   }
 
   private onFsEvent(dir: string, event: string, p: string): void {

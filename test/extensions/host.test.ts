@@ -206,4 +206,16 @@ export async function S(rh) {
     writeFileSync(join(dir, 'release'), '');
     expect((await inflight).body).toBe('old');
   });
+
+  it('an extensions folder missing at start, or removed and created again, is followed: its files are served', async () => {
+    b = await inProcessBroker(null, { late: {} });
+    const hi = async () => ((await outcome(b!.call('late', 'Hi'))) as { body?: string }).body;
+    expect(existsSync(b.lib)).toBe(false);
+    b.write('late.mjs', `export const Hi = () => 'hi';`);
+    await waitFor(async () => (await hi()) === 'hi', 10_000, 20, 'a file in the folder created after start to be served');
+    rmSync(b.lib, { recursive: true });
+    await waitFor(() => !b!.host.hasNamespace('late'), 10_000, 20, 'the removed folder to be noticed');
+    b.write('late.mjs', `export const Hi = () => 'again';`);
+    await waitFor(async () => (await hi()) === 'again', 10_000, 20, 'a file in the folder created again to be served');
+  });
 });
