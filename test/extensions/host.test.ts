@@ -135,7 +135,8 @@ export async function Wait(rh) {
       {
         'typed.ts': `import type { RequestHandler } from 'bpbroker/extension';
           interface Out { n: number; who: string }
-          export function Add(rh: RequestHandler): Out { return { n: Number(rh.qs.a) + Number(rh.qs.b), who: rh.RequestingHost() }; }`,
+          export function Add(rh: RequestHandler): Out { return { n: Number(rh.qs.a) + Number(rh.qs.b), who: rh.RequestingHost() }; }
+          export function Fail(): never { throw new Error('typed failure'); }`,
         'legacy.cjs': `const os = require('os'); module.exports = { Platform(rh) { rh.data = typeof os.platform(); } };`,
         'pkg/package.json': JSON.stringify({ main: 'main.mjs' }),
         'pkg/main.mjs': `import { twice } from './lib/util.js'; export function Twice(rh) { return twice(Number(rh.qs.data)); }`,
@@ -144,6 +145,9 @@ export async function Wait(rh) {
       { typed: {}, legacy: {}, pkg: {} },
     );
     expect(JSON.parse((await b.call('typed', 'Add', { a: '2', b: '3' })).body)).toEqual({ n: 5, who: '127.0.0.1' });
+    // The logged stack names the author's file and line (4), not the bundle's.
+    expect(await outcome(b.call('typed', 'Fail'))).toEqual({ code: 'INTERNAL', message: 'typed failure' });
+    expect(b.logs.join('')).toMatch(new RegExp(`extension call failed.*${join(b.lib, 'typed.ts').replace(/[.]/g, '\\.')}:4:\\d+`));
     expect((await b.call('legacy', 'Platform')).body).toBe('string');
     expect((await b.call('pkg', 'Twice', { data: '21' })).body).toBe('42');
   });

@@ -46,6 +46,8 @@ describe('bpbroker install-extension', () => {
       const cases: Array<[string, string, RegExp]> = [
         ['broken.mjs', 'export function X( {', /broken\.mjs does not load, nothing installed:[\s\S]*broken\.mjs:1/],
         ['throws.mjs', `throw new Error('needs OSSEC_DIR')`, /does not load[\s\S]*needs OSSEC_DIR/],
+        // The stack names the author's TypeScript line (4), not the bundle's.
+        ['typed.ts', `interface C { dir?: string }\nconst c: C = {};\n// the next line throws\nif (!c.dir) throw new Error('no dir');\nexport function X(): void {}`, /no dir\n\s+at \S*typed\.ts:4:\d+/],
         ['services.mjs', 'export function X() {}', /"services" is a built-in namespace/],
         ['ping.js', 'export function X() {}', /"ping" is a built-in namespace/],
         ['_hidden.mjs', 'export function X() {}', /names starting with "_"/],
