@@ -27,6 +27,8 @@ export interface ExtensionHostOptions {
   memoryMb?: number;
   /** How long a file must stay unchanged before it is reloaded (write finished). */
   settleMs?: number;
+  /** Development mode (`start --dev`, `--watch`): a failed call's stack goes to its caller. Never in production. */
+  dev?: boolean;
   /** Told of every call and load (the metrics). */
   observer?: ExtensionObserver;
   log: Logger;
@@ -257,6 +259,7 @@ export class ExtensionHost implements ExtensionRunner {
         worker: this.factory.take(),
         memoryMb: this.opts.memoryMb,
         loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
+        dev: this.opts.dev,
         registry: (call, host, watch) => this.registryCall(call, host, watch),
         log: this.opts.log,
         onUnhealthy: (s) => {

@@ -33,6 +33,8 @@ export interface BrokerServerOptions {
   overrides?: Sections | undefined;
   /** Development folders of extensions (`start --watch DIR`), served beside $BPBROKER_HOME/lib. */
   watchDirs?: string[] | undefined;
+  /** Development mode (`start --dev`; `--watch` implies it): failed extension calls answer their stack too. */
+  dev?: boolean | undefined;
   log: Logger;
 }
 
@@ -123,12 +125,14 @@ export class BrokerServer {
       const broker = new Broker(registry, loaded.sections, api);
       knownCall = (namespace, method) => broker.isKnownCall(namespace, method);
       const worker = workerSettings(loaded.sections, dirname(loaded.path));
+      if (opts.dev) log.warn('development mode: failed extension calls answer their stack to the caller (never use it in production)');
       const extensions = await createExtensionHost({
         broker,
         dirs: [libDir(opts.home), ...worker.extensionDirs, ...(opts.watchDirs ?? []).map((d) => resolve(d))],
         watch: true,
         defaultTimeoutMs: worker.timeoutMs,
         memoryMb: worker.memoryMb,
+        dev: opts.dev === true,
         observer: {
           called: (namespace, method, outcome) => {
             metrics.extensionCalls.inc({ namespace, method });
