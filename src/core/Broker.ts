@@ -62,7 +62,7 @@ export class Broker {
 
   /** The legacy check order, first failure wins: namespace, access key, method. */
   authorize(ctx: CallContext, namespace: string, method: string): void {
-    if (!this.isCallable(namespace)) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
+    if (!this.isCallable(namespace)) throw this.unauthorizedPackage(namespace);
     if (!ctx.trusted) {
       const expected = this.sections[namespace]?._access_key;
       if (typeof expected === 'string' && expected !== '' && !accessKeyMatches(expected, ctx.accessKey)) {
@@ -88,6 +88,14 @@ export class Broker {
     const loading = this.extensions?.loading?.() ?? [];
     if (loading.length > 0) reasons.push(`Extensions loading: ${loading.join(', ')}`);
     return reasons;
+  }
+
+  /** The spec's refusal; in development mode it also says which of the look-alike cases this is. */
+  private unauthorizedPackage(namespace: string): BrokerError {
+    const extensionName = !namespace.startsWith('_') && !RESERVED_SECTIONS.has(namespace);
+    const why = extensionName ? this.extensions?.explainRefusal?.(namespace, Object.hasOwn(this.sections, namespace)) : undefined;
+    if (!why) return new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
+    return new BrokerError('PERMISSION_DENIED', `Unauthorized package: ${why.reason}`, why.stack !== undefined ? { stack: why.stack } : {});
   }
 
   private hasMethod(namespace: string, method: string): boolean {

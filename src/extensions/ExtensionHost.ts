@@ -158,6 +158,20 @@ export class ExtensionHost implements ExtensionRunner {
     return { ...response, statusMessage: reasonPhrase(response.statusMessage) };
   }
 
+  explainRefusal(namespace: string, enabled: boolean): { reason: string; stack?: string } | undefined {
+    if (!this.opts.dev || namespaceProblem(namespace) !== undefined) return undefined;
+    const st = this.states.get(namespace);
+    const name = JSON.stringify(namespace);
+    if (!enabled) {
+      return st
+        ? { reason: `${name} is installed (${st.file}) but not enabled: add a section ${name} to the configuration` }
+        : { reason: `${name} is not enabled in the configuration, and no extension of that name is installed` };
+    }
+    if (st?.error !== undefined && !st.version) return { reason: `${name} failed to load: ${firstLine(st.error)}`, stack: st.error };
+    if (st?.reloading && !st.version) return { reason: `${name} is still loading` };
+    return { reason: `${name} is enabled but not installed: no ${name} extension in ${this.dirs.join(', ')}` };
+  }
+
   /** Namespaces being loaded for the first time: not callable until they are. */
   loading(): string[] {
     const out: string[] = [];
@@ -387,6 +401,7 @@ export class ExtensionHost implements ExtensionRunner {
   }
 }
 
+const firstLine = (s: string): string => s.split('\n', 1)[0] ?? s;
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const option = (v: unknown): string | number | undefined => (typeof v === 'string' || typeof v === 'number' ? v : undefined);
 

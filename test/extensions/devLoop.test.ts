@@ -28,7 +28,11 @@ describe('extension development loop (start --watch)', () => {
   beforeAll(async () => {
     mkdirSync(dev);
     writeFileSync(join(dev, 'inv.ts'), INV);
-    expect((await runCli(BPBROKER, ['configure'], { env, input: JSON.stringify({ inv: {}, late: {} }) })).code).toBe(0);
+    writeFileSync(join(dev, 'broken.ts'), `const dir: string | undefined = process.env.NO_SUCH_VARIABLE;\nif (!dir) throw new Error('NO_SUCH_VARIABLE is not set');\nexport function X(): void {}\n`);
+    writeFileSync(join(dev, 'stray.mjs'), `export function X() {}`);
+    // ghost: enabled, installed nowhere; stray: installed, not enabled; broken: enabled, fails to load.
+    const config = { inv: {}, late: {}, ghost: {}, broken: {} };
+    expect((await runCli(BPBROKER, ['configure'], { env, input: JSON.stringify(config) })).code).toBe(0);
     broker = await startBroker({ home, args: ['--watch', dev] });
     grpc = connect(`127.0.0.1:${broker.port}`, { insecureSkipVerify: true });
   });
@@ -53,5 +57,27 @@ describe('extension development loop (start --watch)', () => {
     mkdirSync(lib);
     writeFileSync(join(lib, 'late.mjs'), `export const Hi = () => 'hi';`);
     await waitFor(async () => (await call(broker.port, '/late/Hi/')).text === 'hi', 10_000, 20, 'late.mjs to be served');
+  });
+
+  it('look-alike refusals say which they are (development mode): not installed, failed to load (why), not enabled', async () => {
+    const ghost = await call(broker.port, '/ghost/X/');
+    expect(ghost).toMatchObject({ status: 401, reason: expect.stringMatching(/^Unauthorized package: "ghost" is enabled but not installed: no "ghost" extension in .*lib/) });
+    const broken = await call(broker.port, '/broken/X/');
+    expect(broken).toMatchObject({ status: 401, reason: expect.stringMatching(/^Unauthorized package: "broken" failed to load: Error: NO_SUCH_VARIABLE is not set$/) });
+    expect(broken.json.stack).toContain(`${join(dev, 'broken.ts')}:2:`);
+    expect(await call(broker.port, '/stray/X/')).toMatchObject({ status: 401, reason: expect.stringMatching(/^Unauthorized package: "stray" is installed \(.*stray\.mjs\) but not enabled/) });
+  });
+
+  it('bpbroker status tells them apart, and says when the last good version serves in place of a broken one, and why', async () => {
+    writeFileSync(join(dev, 'inv.ts'), `${INV}export const bad = ;\n`);
+    await waitFor(() => broker.stderr().includes('extension failed to load; the last good version keeps serving'), 10_000, 20, 'inv.ts to fail to load');
+    let text = '';
+    await waitFor(async () => (text = (await runCli(BPBROKER, ['status'], { env })).stdout).includes('inv: the last good version serves'), 10_000, 20, 'status to show the stale version');
+    expect(text).toContain(`inv: the last good version serves (Count, Fail); the newest failed to load: ${join(dev, 'inv.ts')}:8:`);
+    expect(text).toContain('broken: failed to load, nothing serves: Error: NO_SUCH_VARIABLE is not set');
+    expect(text).toContain('ghost: enabled in the configuration, but not installed');
+    expect(text).toContain('stray: serving (X); not enabled: add its section to the configuration to call it');
+    const json = JSON.parse((await runCli(BPBROKER, ['status', '--json'], { env })).stdout);
+    expect(json.extensions.find((e: { namespace: string }) => e.namespace === 'inv')).toMatchObject({ state: 'stale', enabled: true, error: expect.stringContaining('inv.ts:8') });
   });
 });
