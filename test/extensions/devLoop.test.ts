@@ -72,7 +72,11 @@ describe('extension development loop (start --watch)', () => {
     writeFileSync(join(dev, 'inv.ts'), `${INV}export const bad = ;\n`);
     await waitFor(() => broker.stderr().includes('extension failed to load; the last good version keeps serving'), 10_000, 20, 'inv.ts to fail to load');
     let text = '';
-    await waitFor(async () => (text = (await runCli(BPBROKER, ['status'], { env })).stdout).includes('inv: the last good version serves'), 10_000, 20, 'status to show the stale version');
+    const stale = async (): Promise<boolean> => {
+      text = (await runCli(BPBROKER, ['status'], { env })).stdout;
+      return text.includes('inv: the last good version serves');
+    };
+    await waitFor(stale, 10_000, 20, 'status to show the stale version');
     expect(text).toContain(`inv: the last good version serves (Count, Fail); the newest failed to load: ${join(dev, 'inv.ts')}:8:`);
     expect(text).toContain('broken: failed to load, nothing serves: Error: NO_SUCH_VARIABLE is not set');
     expect(text).toContain('ghost: enabled in the configuration, but not installed');
