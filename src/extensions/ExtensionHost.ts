@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
 import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
 import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import type { WatchBatch } from '../registry/Watchers.js';
-import { bundleExtension } from './bundle.js';
+import { bundleWithPackages, type Bundle } from './bundle.js';
 import { watchFolder, type FolderWatch } from './folderWatch.js';
 import type { RegistryCall, RegistryValue, WireBatch, WireEntry } from './protocol.js';
+import { PackageWatches } from './packageWatches.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
 import { WorkerFactory } from './WorkerFactory.js';
 import { WorkerSlot, type WatchBounds } from './WorkerSlot.js';
@@ -53,6 +54,8 @@ export interface ExtensionInfo {
   codeHash?: string;
   /** When the serving version was loaded (ISO time). */
   loadedAt?: string;
+  /** Files or folders of the same name in later extensions folders, which this one hides. */
+  shadows?: string[];
   /** The namespace's last failure: a load, or a call that threw, crashed, timed out or answered 5xx. */
   lastError?: { message: string; at: string };
 }
@@ -60,6 +63,8 @@ export interface ExtensionInfo {
 interface Version {
   source: ExtensionSource;
   code: string;
+  /** Folders of the npm packages it imports. */
+  packageDirs: string[];
   methods: string[];
   number: number;
   hash: string;
@@ -77,6 +82,10 @@ interface NamespaceState {
   lastError: { message: string; at: Date } | undefined;
   reloading: Promise<void> | undefined;
   again: boolean;
+  /** Load again even if the code is the same: a package it imports changed. */
+  forced: boolean;
+  /** What it hides in later folders (warned once for each change). */
+  shadows: string[];
 }
 
 /**
@@ -90,11 +99,18 @@ export class ExtensionHost implements ExtensionRunner {
   private readonly debounces = new Map<string, NodeJS.Timeout>();
   private readonly dirs: string[];
   private readonly factory: WorkerFactory;
+  private readonly packages: PackageWatches | undefined;
   private closed = false;
 
   constructor(private readonly opts: ExtensionHostOptions) {
     this.dirs = opts.dirs.map((d) => resolve(d));
     this.factory = new WorkerFactory(opts.memoryMb, true);
+    if (opts.watch) {
+      this.packages = new PackageWatches(
+        (namespace) => this.packageChanged(namespace),
+        (dir, err) => opts.log.warn('package folder watch error', { dir, err }),
+      );
+    }
   }
 
   /** Loads every extension found, then (with `watch`) follows changes. */
@@ -131,6 +147,7 @@ export class ExtensionHost implements ExtensionRunner {
           ? { version: s.version.number, codeHash: s.version.hash, loadedAt: s.version.loadedAt.toISOString() }
           : {}),
         ...(s.lastError ? { lastError: { message: s.lastError.message, at: s.lastError.at.toISOString() } } : {}),
+        ...(s.shadows.length > 0 ? { shadows: s.shadows } : {}),
       }));
   }
 
@@ -184,7 +201,7 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return Promise.resolve();
     let st = this.states.get(namespace);
     if (!st) {
-      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false };
+      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false, forced: false, shadows: [] };
       this.states.set(namespace, st);
     }
     const state = st;
@@ -209,6 +226,7 @@ export class ExtensionHost implements ExtensionRunner {
     this.closed = true;
     for (const t of this.debounces.values()) clearTimeout(t);
     await Promise.all(this.watchers.map((w) => w.close()));
+    await this.packages?.close();
     await Promise.all([...this.states.values()].map((s) => s.reloading));
     await Promise.all([...this.slots].map((s) => s.terminate()));
     await this.factory.close();
@@ -216,6 +234,8 @@ export class ExtensionHost implements ExtensionRunner {
 
   private async loadOnce(st: NamespaceState): Promise<void> {
     const { log } = this.opts;
+    const forced = st.forced;
+    st.forced = false;
     const source = findSource(this.dirs, st.namespace);
     if (!source) {
       if (st.version) log.info('extension removed', { namespace: st.namespace, file: st.file });
@@ -223,16 +243,22 @@ export class ExtensionHost implements ExtensionRunner {
       st.slot = undefined;
       st.version = undefined;
       st.error = undefined;
+      st.shadows = [];
+      this.packages?.set(st.namespace, []);
       return;
     }
     st.file = source.path;
-    let code: string;
+    this.noteShadows(st, source);
+    let bundle: Bundle;
     try {
-      code = await bundleExtension(source.entry);
+      bundle = await bundleWithPackages(source.entry);
     } catch (err) {
+      this.packages?.set(st.namespace, this.packageFolders(source, st.version?.packageDirs ?? []));
       return this.loadFailed(st, source, err);
     }
-    if (st.version && st.version.code === code && st.version.source.entry === source.entry) {
+    const { code, packageDirs } = bundle;
+    this.packages?.set(st.namespace, this.packageFolders(source, packageDirs));
+    if (!forced && st.version && st.version.code === code && st.version.source.entry === source.entry) {
       st.error = undefined;
       return;
     }
@@ -246,13 +272,55 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return void slot.terminate();
     const previous = st.slot;
     const reloaded = st.version !== undefined;
-    st.version = { source, code, methods, number: (st.version?.number ?? 0) + 1, hash: createHash('sha256').update(code).digest('hex').slice(0, 12), loadedAt: new Date() };
+    st.version = { source, code, packageDirs, methods, number: (st.version?.number ?? 0) + 1, hash: createHash('sha256').update(code).digest('hex').slice(0, 12), loadedAt: new Date() };
     st.slot = slot;
     st.error = undefined;
     // Calls in flight finish on the old version; it ends when they are answered.
     previous?.retire();
     this.opts.observer?.loaded(st.namespace, true);
     log.info(reloaded ? 'extension reloaded' : 'extension loaded', { namespace: st.namespace, file: source.path, methods });
+  }
+
+  /** A namespace found in several folders: the first serves; say so when what it hides changes. */
+  private noteShadows(st: NamespaceState, source: ExtensionSource): void {
+    const shadows: string[] = [];
+    for (const dir of this.dirs) {
+      const other = findSource([dir], st.namespace);
+      if (other && other.path !== source.path) shadows.push(other.path);
+    }
+    if (shadows.join('\n') !== st.shadows.join('\n') && shadows.length > 0) {
+      this.opts.log.warn('extension found in more than one folder: the first serves, the others are ignored', {
+        namespace: st.namespace,
+        serving: source.path,
+        ignored: shadows,
+      });
+    }
+    st.shadows = shadows;
+  }
+
+  /**
+   * Where a change of packages shows: the node_modules folders its imports resolve from (from its own folder up
+   * to the filesystem root: those of the extensions folder and below even before they exist), and the folders
+   * of the packages it imports.
+   */
+  private packageFolders(source: ExtensionSource, packageDirs: readonly string[]): string[] {
+    const root = this.dirs.find((d) => source.path === d || source.path.startsWith(d + sep)) ?? dirname(source.path);
+    const out = new Set<string>(packageDirs);
+    for (let dir = dirname(source.entry); ; dir = dirname(dir)) {
+      const modules = join(dir, 'node_modules');
+      const ownFolder = dir === root || dir.startsWith(root + sep);
+      if (ownFolder || existsSync(modules)) out.add(modules);
+      if (dirname(dir) === dir) break;
+    }
+    return [...out];
+  }
+
+  /** A package it imports was installed, updated or removed: load it again, once npm has finished. */
+  private packageChanged(namespace: string): void {
+    const st = this.states.get(namespace);
+    if (!st) return;
+    st.forced = true;
+    this.schedule(namespace, 300);
   }
 
   private loadFailed(st: NamespaceState, source: ExtensionSource, err: unknown): void {
@@ -389,13 +457,13 @@ export class ExtensionHost implements ExtensionRunner {
   }
 
   /** Several events of one save (or of copying a package folder) become one reload. */
-  private schedule(namespace: string): void {
+  private schedule(namespace: string, delayMs = 20): void {
     if (this.closed) return;
     clearTimeout(this.debounces.get(namespace));
     const timer = setTimeout(() => {
       this.debounces.delete(namespace);
       void this.reload(namespace);
-    }, 20);
+    }, delayMs);
     timer.unref();
     this.debounces.set(namespace, timer);
   }

@@ -130,7 +130,8 @@ export class BrokerServer {
       let republish = (): void => undefined;
       const extensions = await createExtensionHost({
         broker,
-        dirs: [libDir(opts.home), ...worker.extensionDirs, ...(opts.watchDirs ?? []).map((d) => resolve(d))],
+        // A folder under development (--watch) wins over an installed copy of the same name (a warning says so).
+        dirs: [...(opts.watchDirs ?? []).map((d) => resolve(d)), libDir(opts.home), ...worker.extensionDirs],
         watch: true,
         defaultTimeoutMs: worker.timeoutMs,
         memoryMb: worker.memoryMb,

@@ -17,6 +17,8 @@ export interface ExtensionStatus {
   state?: 'serving' | 'stale' | 'failed' | 'missing';
   /** Where it was found: a file or a package folder. */
   file?: string;
+  /** Same-named extensions in later folders that it hides. */
+  shadows?: string[];
 }
 
 /** The installed extensions as the host lists them, and the enabled namespaces that have none. */
@@ -28,6 +30,7 @@ export function extensionStatuses(installed: readonly ExtensionInfo[], sections:
     enabled: Object.hasOwn(sections, e.namespace),
     state: e.error === undefined ? 'serving' : e.version !== undefined ? 'stale' : 'failed',
     file: e.file,
+    ...(e.shadows ? { shadows: e.shadows } : {}),
   }));
   const known = new Set(installed.map((e) => e.namespace));
   for (const ns of Object.keys(sections)) {
@@ -56,6 +59,7 @@ export function describeExtensions(list: readonly ExtensionStatus[]): string[] {
         text = e.error === undefined ? `serving (${methods})` : `failed to load: ${why}`;
     }
     if (e.enabled === false && e.state !== 'missing') text += '; not enabled: add its section to the configuration to call it';
+    if (e.shadows?.length) text += `; from ${e.file}, hiding ${e.shadows.join(', ')}`;
     return `${e.namespace}: ${text}`;
   });
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,12 @@ export function Fail(): void {
 }
 `;
 
+function writePackage(dir: string, v: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'fake-pkg', version: `${v.slice(1)}.0.0`, type: 'module', main: 'index.js' }));
+  writeFileSync(join(dir, 'index.js'), `export const v = '${v}';\n`);
+}
+
 // An author's loop: `start --watch DIR` on a fresh home (no lib/ yet), as the author runs it.
 describe('extension development loop (start --watch)', () => {
   const home = tempDir('bpbroker-dev-');
@@ -30,8 +37,11 @@ describe('extension development loop (start --watch)', () => {
     writeFileSync(join(dev, 'inv.ts'), INV);
     writeFileSync(join(dev, 'broken.ts'), `const dir: string | undefined = process.env.NO_SUCH_VARIABLE;\nif (!dir) throw new Error('NO_SUCH_VARIABLE is not set');\nexport function X(): void {}\n`);
     writeFileSync(join(dev, 'stray.mjs'), `export function X() {}`);
+    // A package as a first npm install left it; the test updates it with npm.
+    writePackage(join(dev, 'node_modules/fake-pkg'), 'v1');
+    writeFileSync(join(dev, 'uses.mjs'), `import { v } from 'fake-pkg';\nexport function V() { return v; }\n`);
     // ghost: enabled, installed nowhere; stray: installed, not enabled; broken: enabled, fails to load.
-    const config = { inv: {}, late: {}, ghost: {}, broken: {} };
+    const config = { inv: {}, late: {}, ghost: {}, broken: {}, uses: {} };
     expect((await runCli(BPBROKER, ['configure'], { env, input: JSON.stringify(config) })).code).toBe(0);
     broker = await startBroker({ home, args: ['--watch', dev] });
     grpc = connect(`127.0.0.1:${broker.port}`, { insecureSkipVerify: true });
@@ -68,6 +78,26 @@ describe('extension development loop (start --watch)', () => {
     expect(await call(broker.port, '/stray/X/')).toMatchObject({ status: 401, reason: expect.stringMatching(/^Unauthorized package: "stray" is installed \(.*stray\.mjs\) but not enabled/) });
   });
 
+  it('a file in lib/ of the same name as one in the watched folder: a warning, and the watched one serves', async () => {
+    writeFileSync(join(lib, 'inv.mjs'), `export function Count() { return -1; }`);
+    await waitFor(() => broker.stderr().includes('extension found in more than one folder'), 10_000, 20, 'the shadowing warning');
+    expect(broker.stderr()).toMatch(new RegExp(`"serving":"${join(dev, 'inv.ts')}","ignored":\\["${join(lib, 'inv.mjs')}"\\]`));
+    expect((await call(broker.port, '/inv/Count/')).text).toBe('0');
+  });
+
+  it('updating a package with npm reloads the extension that imports it', async () => {
+    expect((await call(broker.port, '/uses/V/')).text).toBe('v1');
+    const pkg = tempDir('bpbroker-pkg-');
+    try {
+      writePackage(join(pkg, 'package'), 'v2');
+      execFileSync('tar', ['czf', join(pkg, 'fake-pkg-2.0.0.tgz'), '-C', pkg, 'package']);
+      execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(pkg, 'fake-pkg-2.0.0.tgz')], { cwd: dev, stdio: 'pipe' });
+    } finally {
+      removeDir(pkg);
+    }
+    await waitFor(async () => (await call(broker.port, '/uses/V/')).text === 'v2', 15_000, 50, 'the new package version to serve');
+  });
+
   it('bpbroker status tells them apart, and says when the last good version serves in place of a broken one, and why', async () => {
     writeFileSync(join(dev, 'inv.ts'), `${INV}export const bad = ;\n`);
     await waitFor(() => broker.stderr().includes('extension failed to load; the last good version keeps serving'), 10_000, 20, 'inv.ts to fail to load');
@@ -81,6 +111,7 @@ describe('extension development loop (start --watch)', () => {
     expect(text).toContain('broken: failed to load, nothing serves: Error: NO_SUCH_VARIABLE is not set');
     expect(text).toContain('ghost: enabled in the configuration, but not installed');
     expect(text).toContain('stray: serving (X); not enabled: add its section to the configuration to call it');
+    expect(text).toContain(`; from ${join(dev, 'inv.ts')}, hiding ${join(lib, 'inv.mjs')}`);
     const json = JSON.parse((await runCli(BPBROKER, ['status', '--json'], { env })).stdout);
     expect(json.extensions.find((e: { namespace: string }) => e.namespace === 'inv')).toMatchObject({ state: 'stale', enabled: true, error: expect.stringContaining('inv.ts:8') });
   });
