@@ -53,11 +53,15 @@ export class Broker {
     return this.sections;
   }
 
-  /** Callable namespaces: `services`, `ping`, and enabled extensions (a config section naming a loaded extension). */
+  /**
+   * Callable namespaces: `services`, `ping`, and enabled extensions (a config section naming a loaded extension,
+   * or, in development, one served from a `--watch` folder).
+   */
   isCallable(namespace: string): boolean {
     if (namespace === 'services' || namespace === 'ping') return true;
     if (namespace.startsWith('_') || RESERVED_SECTIONS.has(namespace)) return false;
-    return Object.hasOwn(this.sections, namespace) && (this.extensions?.hasNamespace(namespace) ?? false);
+    const enabled = Object.hasOwn(this.sections, namespace) || (this.extensions?.enabledByDevelopment?.(namespace) ?? false);
+    return enabled && (this.extensions?.hasNamespace(namespace) ?? false);
   }
 
   /** The legacy check order, first failure wins: namespace, access key, method. */

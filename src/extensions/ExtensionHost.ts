@@ -30,6 +30,8 @@ export interface ExtensionHostOptions {
   settleMs?: number;
   /** Development mode (`start --dev`, `--watch`): a failed call's stack goes to its caller. Never in production. */
   dev?: boolean;
+  /** Folders under development (`start --watch`): their namespaces are callable without a configuration section. */
+  openDirs?: string[];
   /** Told of every call and load (the metrics). */
   observer?: ExtensionObserver;
   log: Logger;
@@ -48,6 +50,8 @@ export interface ExtensionInfo {
   methods: string[];
   /** Why the newest version on disk did not load (the last good one, if any, still serves). */
   error?: string;
+  /** Served from a `--watch` folder: callable without a configuration section. */
+  watched?: boolean;
   /** Which load of this namespace serves now: 1 for the first, one more for each reload. */
   version?: number;
   /** The first 12 hex digits of the SHA-256 of the bundled code that serves now. */
@@ -148,6 +152,7 @@ export class ExtensionHost implements ExtensionRunner {
           : {}),
         ...(s.lastError ? { lastError: { message: s.lastError.message, at: s.lastError.at.toISOString() } } : {}),
         ...(s.shadows.length > 0 ? { shadows: s.shadows } : {}),
+        ...(this.inOpenDir(s.file) ? { watched: true } : {}),
       }));
   }
 
@@ -175,11 +180,20 @@ export class ExtensionHost implements ExtensionRunner {
     return { ...response, statusMessage: reasonPhrase(response.statusMessage) };
   }
 
+  enabledByDevelopment(namespace: string): boolean {
+    const st = this.states.get(namespace);
+    return st?.version !== undefined && this.inOpenDir(st.version.source.path);
+  }
+
+  private inOpenDir(path: string): boolean {
+    return path !== '' && (this.opts.openDirs ?? []).some((d) => path.startsWith(resolve(d) + sep));
+  }
+
   explainRefusal(namespace: string, enabled: boolean): { reason: string; stack?: string } | undefined {
     if (!this.opts.dev || namespaceProblem(namespace) !== undefined) return undefined;
     const st = this.states.get(namespace);
     const name = JSON.stringify(namespace);
-    if (!enabled) {
+    if (!enabled && !(st && this.inOpenDir(st.file))) {
       return st
         ? { reason: `${name} is installed (${st.file}) but not enabled: add a section ${name} to the configuration` }
         : { reason: `${name} is not enabled in the configuration, and no extension of that name is installed` };

@@ -136,6 +136,7 @@ export class BrokerServer {
         defaultTimeoutMs: worker.timeoutMs,
         memoryMb: worker.memoryMb,
         dev: opts.dev === true,
+        openDirs: (opts.watchDirs ?? []).map((d) => resolve(d)),
         observer: {
           called: (namespace, method, outcome) => {
             metrics.extensionCalls.inc({ namespace, method });

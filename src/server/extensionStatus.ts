@@ -12,7 +12,7 @@ export interface ExtensionStatus {
   methods: string[];
   /** Why the newest version on disk did not load. */
   error?: string;
-  /** The configuration has its section (its whitelist entry). Absent in status files of older brokers. */
+  /** The configuration has its section (its whitelist entry), or it is served from a `--watch` folder. Absent in status files of older brokers. */
   enabled?: boolean;
   state?: 'serving' | 'stale' | 'failed' | 'missing';
   /** Where it was found: a file or a package folder. */
@@ -27,7 +27,7 @@ export function extensionStatuses(installed: readonly ExtensionInfo[], sections:
     namespace: e.namespace,
     methods: e.methods,
     ...(e.error !== undefined ? { error: e.error } : {}),
-    enabled: Object.hasOwn(sections, e.namespace),
+    enabled: Object.hasOwn(sections, e.namespace) || e.watched === true,
     state: e.error === undefined ? 'serving' : e.version !== undefined ? 'stale' : 'failed',
     file: e.file,
     ...(e.shadows ? { shadows: e.shadows } : {}),

@@ -36,13 +36,19 @@ describe('extension development loop (start --watch)', () => {
     mkdirSync(dev);
     writeFileSync(join(dev, 'inv.ts'), INV);
     writeFileSync(join(dev, 'broken.ts'), `const dir: string | undefined = process.env.NO_SUCH_VARIABLE;\nif (!dir) throw new Error('NO_SUCH_VARIABLE is not set');\nexport function X(): void {}\n`);
-    writeFileSync(join(dev, 'stray.mjs'), `export function X() {}`);
+    // An extensions folder of the configuration (not under development): its namespaces need a section.
+    mkdirSync(join(home, 'ext'));
+    writeFileSync(join(home, 'ext/stray.mjs'), `export function X() {}`);
+    writeFileSync(join(dev, 'auto.mjs'), `export function Hi() { return 'no section needed'; }`);
     // A package as a first npm install left it; the test updates it with npm.
     writePackage(join(dev, 'node_modules/fake-pkg'), 'v1');
     writeFileSync(join(dev, 'uses.mjs'), `import { v } from 'fake-pkg';\nexport function V() { return v; }\n`);
-    // ghost: enabled, installed nowhere; stray: installed, not enabled; broken: enabled, fails to load.
-    const config = { inv: {}, late: {}, ghost: {}, broken: {}, uses: {} };
-    expect((await runCli(BPBROKER, ['configure'], { env, input: JSON.stringify(config) })).code).toBe(0);
+    // ghost: enabled, installed nowhere; stray: installed, not enabled; broken: enabled, fails to load; the
+    // namespaces of the watched folder are callable without a section (auto).
+    const config = { inv: {}, late: {}, ghost: {}, broken: {}, worker: { extension_dirs: [join(home, 'ext')] } };
+    // Written whole, as an operator's file: configure only adds, and worker.extension_dirs has a default.
+    mkdirSync(join(home, 'etc'));
+    writeFileSync(join(home, 'etc/bpbroker.json'), JSON.stringify(config));
     broker = await startBroker({ home, args: ['--watch', dev] });
     grpc = connect(`127.0.0.1:${broker.port}`, { insecureSkipVerify: true });
   });
@@ -76,6 +82,7 @@ describe('extension development loop (start --watch)', () => {
     expect(broken).toMatchObject({ status: 401, reason: expect.stringMatching(/^Unauthorized package: "broken" failed to load: Error: NO_SUCH_VARIABLE is not set$/) });
     expect(broken.json.stack).toContain(`${join(dev, 'broken.ts')}:2:`);
     expect(await call(broker.port, '/stray/X/')).toMatchObject({ status: 401, reason: expect.stringMatching(/^Unauthorized package: "stray" is installed \(.*stray\.mjs\) but not enabled/) });
+    expect((await call(broker.port, '/auto/Hi/')).text).toBe('no section needed');
   });
 
   it('a file in lib/ of the same name as one in the watched folder: a warning, and the watched one serves', async () => {

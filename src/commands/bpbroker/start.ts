@@ -21,7 +21,7 @@ export default class Start extends Command {
     'listen-ip': Flags.string({ summary: 'Address to listen on (overrides api.listen_ip; empty means all).' }),
     watch: Flags.string({
       summary: 'Also serve extensions from this folder, reloading them on change (repeatable).',
-      description: 'For extension authors: edit a file in DIR and the next call runs the new version. DIR wins over an installed extension of the same name in $BPBROKER_HOME/lib (a warning says so). Implies --dev.',
+      description: 'For extension authors: edit a file in DIR and the next call runs the new version. DIR wins over an installed extension of the same name in $BPBROKER_HOME/lib (a warning says so), and its namespaces are callable without a configuration section. Implies --dev.',
       multiple: true,
     }),
     dev: Flags.boolean({
