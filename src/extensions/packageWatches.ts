@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { watchFolder, type FolderWatch } from './folderWatch.js';
 
 /**
@@ -39,7 +40,7 @@ export class PackageWatches {
     if (!w) {
       const users = new Set<string>();
       const watch = watchFolder(dir, {
-        options: { ignoreInitial: true, depth: 0 },
+        options: { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== dir && isToolScratch(basename(p)) },
         onEvent: () => {
           for (const u of users) this.onChange(u);
         },
@@ -60,3 +61,7 @@ export class PackageWatches {
     void w.watch.then((fw) => fw.close());
   }
 }
+
+/** Package managers' records of an install; other hidden entries (.cache, .vite, .bin) change without one. */
+const INSTALL_RECORDS = new Set(['.package-lock.json', '.modules.yaml', '.yarn-integrity']);
+const isToolScratch = (name: string): boolean => name.startsWith('.') && !INSTALL_RECORDS.has(name);
