@@ -59,16 +59,20 @@ export class Broker {
     return this.sections;
   }
 
-  /** Callable namespaces: `services`, `ping`, and enabled extensions (a config section naming a loaded extension). */
+  /**
+   * Callable namespaces: `services`, `ping`, and enabled extensions (a config section naming a loaded extension,
+   * or, in development, one served from a `--watch` folder).
+   */
   isCallable(namespace: string): boolean {
     if (namespace === 'services' || namespace === 'ping') return true;
     if (namespace.startsWith('_') || RESERVED_SECTIONS.has(namespace)) return false;
-    return Object.hasOwn(this.sections, namespace) && (this.extensions?.hasNamespace(namespace) ?? false);
+    const enabled = Object.hasOwn(this.sections, namespace) || (this.extensions?.enabledByDevelopment?.(namespace) ?? false);
+    return enabled && (this.extensions?.hasNamespace(namespace) ?? false);
   }
 
   /** The legacy check order, first failure wins: namespace, access key, method. */
   authorize(ctx: CallContext, namespace: string, method: string): void {
-    if (!this.isCallable(namespace)) throw new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
+    if (!this.isCallable(namespace)) throw this.unauthorizedPackage(namespace);
     if (!ctx.trusted) {
       const expected = this.sections[namespace]?._access_key;
       if (typeof expected === 'string' && expected !== '' && !accessKeyMatches(expected, ctx.accessKey)) {
@@ -94,6 +98,14 @@ export class Broker {
     const loading = this.extensions?.loading?.() ?? [];
     if (loading.length > 0) reasons.push(`Extensions loading: ${loading.join(', ')}`);
     return reasons;
+  }
+
+  /** The spec's refusal; in development mode it also says which of the look-alike cases this is. */
+  private unauthorizedPackage(namespace: string): BrokerError {
+    const extensionName = !namespace.startsWith('_') && !RESERVED_SECTIONS.has(namespace);
+    const why = extensionName ? this.extensions?.explainRefusal?.(namespace, Object.hasOwn(this.sections, namespace)) : undefined;
+    if (!why) return new BrokerError('PERMISSION_DENIED', 'Unauthorized package');
+    return new BrokerError('PERMISSION_DENIED', `Unauthorized package: ${why.reason}`, why.stack !== undefined ? { stack: why.stack } : {});
   }
 
   private hasMethod(namespace: string, method: string): boolean {

@@ -24,9 +24,14 @@ export class BrokerError extends Error {
     message: string,
     /**
      * Extra facts for a transport: an extension's own HTTP status; the entry's current revision when a
-     * compare-and-swap finds another one.
+     * compare-and-swap finds another one; an extension's stack in development.
      */
-    readonly details: { httpStatus?: number; revision?: number } = {},
+    readonly details: {
+      httpStatus?: number;
+      revision?: number;
+      /** Where an extension failed (its stack): set only by a broker in development mode; transports send it on. */
+      stack?: string;
+    } = {},
   ) {
     super(message);
   }

@@ -66,6 +66,13 @@ export interface ExtensionRunner {
   call(request: ExtensionRequest): Promise<ExtensionResponse>;
   /** Namespaces being loaded for the first time (not callable yet). */
   loading?(): string[];
+  /** Served from a folder under development (`start --watch`): callable without a configuration section. */
+  enabledByDevelopment?(namespace: string): boolean;
+  /**
+   * In development mode only, why a namespace is not callable (not installed, failed to load, not enabled), with
+   * the load error's text as `stack`; undefined in production, where the answer stays the spec's.
+   */
+  explainRefusal?(namespace: string, enabled: boolean): { reason: string; stack?: string | undefined } | undefined;
 }
 
 export interface PingResult {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { relative, resolve, sep } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { NamespaceSection } from '../config/schema.js';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
@@ -9,6 +8,9 @@ import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
 import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
 import type { WatchBatch } from '../registry/Watchers.js';
+import type { Bundle } from './bundle.js';
+import { watchFolder, type FolderWatch } from './folderWatch.js';
+import { PackageWatches } from './packageWatches.js';
 import type { RegistryCall, RegistryValue, WireBatch, WireEntry, WireResponse } from './protocol.js';
 import { extensionCode, extensionWorker } from './runtime.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
@@ -28,6 +30,10 @@ export interface ExtensionHostOptions {
   memoryMb?: number;
   /** How long a file must stay unchanged before it is reloaded (write finished). */
   settleMs?: number;
+  /** Development mode (`start --dev`, `--watch`): a failed call's stack goes to its caller. Never in production. */
+  dev?: boolean;
+  /** Folders under development (`start --watch`): their namespaces are callable without a configuration section. */
+  openDirs?: string[];
   /** Told of every call and load (the metrics). */
   observer?: ExtensionObserver;
   log: Logger;
@@ -46,12 +52,16 @@ export interface ExtensionInfo {
   methods: string[];
   /** Why the newest version on disk did not load (the last good one, if any, still serves). */
   error?: string;
+  /** Served from a `--watch` folder: callable without a configuration section. */
+  watched?: boolean;
   /** Which load of this namespace serves now: 1 for the first, one more for each reload. */
   version?: number;
   /** The first 12 hex digits of the SHA-256 of the bundled code that serves now. */
   codeHash?: string;
   /** When the serving version was loaded (ISO time). */
   loadedAt?: string;
+  /** Files or folders of the same name in later extensions folders, which this one hides. */
+  shadows?: string[];
   /** The namespace's last failure: a load, or a call that threw, crashed, timed out or answered 5xx. */
   lastError?: { message: string; at: string };
 }
@@ -59,6 +69,8 @@ export interface ExtensionInfo {
 interface Version {
   source: ExtensionSource;
   code: string;
+  /** Folders of the npm packages it imports. */
+  packageDirs: string[];
   methods: string[];
   number: number;
   hash: string;
@@ -76,6 +88,10 @@ interface NamespaceState {
   lastError: { message: string; at: Date } | undefined;
   reloading: Promise<void> | undefined;
   again: boolean;
+  /** Load again even if the code is the same: a package it imports changed. */
+  forced: boolean;
+  /** What it hides in later folders (warned once for each change). */
+  shadows: string[];
 }
 
 /**
@@ -85,15 +101,22 @@ interface NamespaceState {
 export class ExtensionHost implements ExtensionRunner {
   private readonly states = new Map<string, NamespaceState>();
   private readonly slots = new Set<WorkerSlot>();
-  private readonly watchers: FSWatcher[] = [];
+  private readonly watchers: FolderWatch[] = [];
   private readonly debounces = new Map<string, NodeJS.Timeout>();
   private readonly dirs: string[];
   private readonly factory: WorkerFactory;
+  private readonly packages: PackageWatches | undefined;
   private closed = false;
 
   constructor(private readonly opts: ExtensionHostOptions) {
     this.dirs = opts.dirs.map((d) => resolve(d));
     this.factory = new WorkerFactory(opts.memoryMb, true);
+    if (opts.watch) {
+      this.packages = new PackageWatches(
+        (namespace) => this.packageChanged(namespace),
+        (dir, err) => opts.log.warn('package folder watch error', { dir, err }),
+      );
+    }
   }
 
   /** Loads every extension found, then (with `watch`) follows changes. */
@@ -130,6 +153,8 @@ export class ExtensionHost implements ExtensionRunner {
           ? { version: s.version.number, codeHash: s.version.hash, loadedAt: s.version.loadedAt.toISOString() }
           : {}),
         ...(s.lastError ? { lastError: { message: s.lastError.message, at: s.lastError.at.toISOString() } } : {}),
+        ...(s.shadows.length > 0 ? { shadows: s.shadows } : {}),
+        ...(this.inOpenDir(s.file) ? { watched: true } : {}),
       }));
   }
 
@@ -157,6 +182,29 @@ export class ExtensionHost implements ExtensionRunner {
     return { ...response, statusMessage: reasonPhrase(response.statusMessage) };
   }
 
+  enabledByDevelopment(namespace: string): boolean {
+    const st = this.states.get(namespace);
+    return st?.version !== undefined && this.inOpenDir(st.version.source.path);
+  }
+
+  private inOpenDir(path: string): boolean {
+    return path !== '' && (this.opts.openDirs ?? []).some((d) => path.startsWith(resolve(d) + sep));
+  }
+
+  explainRefusal(namespace: string, enabled: boolean): { reason: string; stack?: string } | undefined {
+    if (!this.opts.dev || namespaceProblem(namespace) !== undefined) return undefined;
+    const st = this.states.get(namespace);
+    const name = JSON.stringify(namespace);
+    if (!enabled && !(st && this.inOpenDir(st.file))) {
+      return st
+        ? { reason: `${name} is installed (${st.file}) but not enabled: add a section ${name} to the configuration` }
+        : { reason: `${name} is not enabled in the configuration, and no extension of that name is installed` };
+    }
+    if (st?.error !== undefined && !st.version) return { reason: `${name} failed to load: ${firstLine(st.error)}`, stack: st.error };
+    if (st?.reloading && !st.version) return { reason: `${name} is still loading` };
+    return { reason: `${name} is enabled but not installed: no ${name} extension in ${this.dirs.join(', ')}` };
+  }
+
   /** Namespaces being loaded for the first time: not callable until they are. */
   loading(): string[] {
     const out: string[] = [];
@@ -169,7 +217,7 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return Promise.resolve();
     let st = this.states.get(namespace);
     if (!st) {
-      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false };
+      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false, forced: false, shadows: [] };
       this.states.set(namespace, st);
     }
     const state = st;
@@ -194,6 +242,7 @@ export class ExtensionHost implements ExtensionRunner {
     this.closed = true;
     for (const t of this.debounces.values()) clearTimeout(t);
     await Promise.all(this.watchers.map((w) => w.close()));
+    await this.packages?.close();
     await Promise.all([...this.states.values()].map((s) => s.reloading));
     await Promise.all([...this.slots].map((s) => s.terminate()));
     await this.factory.close();
@@ -201,6 +250,8 @@ export class ExtensionHost implements ExtensionRunner {
 
   private async loadOnce(st: NamespaceState): Promise<void> {
     const { log } = this.opts;
+    const forced = st.forced;
+    st.forced = false;
     const source = findSource(this.dirs, st.namespace);
     if (!source) {
       if (st.version) log.info('extension removed', { namespace: st.namespace, file: st.file });
@@ -208,16 +259,22 @@ export class ExtensionHost implements ExtensionRunner {
       st.slot = undefined;
       st.version = undefined;
       st.error = undefined;
+      st.shadows = [];
+      this.packages?.set(st.namespace, []);
       return;
     }
     st.file = source.path;
-    let code: string;
+    this.noteShadows(st, source);
+    let bundle: Bundle;
     try {
-      code = await extensionCode(source);
+      bundle = await extensionCode(source);
     } catch (err) {
+      this.packages?.set(st.namespace, this.packageFolders(source, st.version?.packageDirs ?? []));
       return this.loadFailed(st, source, err);
     }
-    if (st.version && st.version.code === code && st.version.source.entry === source.entry) {
+    const { code, packageDirs } = bundle;
+    this.packages?.set(st.namespace, this.packageFolders(source, packageDirs));
+    if (!forced && st.version && st.version.code === code && st.version.source.entry === source.entry) {
       st.error = undefined;
       return;
     }
@@ -231,13 +288,55 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return void slot.terminate();
     const previous = st.slot;
     const reloaded = st.version !== undefined;
-    st.version = { source, code, methods, number: (st.version?.number ?? 0) + 1, hash: createHash('sha256').update(code).digest('hex').slice(0, 12), loadedAt: new Date() };
+    st.version = { source, code, packageDirs, methods, number: (st.version?.number ?? 0) + 1, hash: createHash('sha256').update(code).digest('hex').slice(0, 12), loadedAt: new Date() };
     st.slot = slot;
     st.error = undefined;
     // Calls in flight finish on the old version; it ends when they are answered.
     previous?.retire();
     this.opts.observer?.loaded(st.namespace, true);
     log.info(reloaded ? 'extension reloaded' : 'extension loaded', { namespace: st.namespace, file: source.path, methods });
+  }
+
+  /** A namespace found in several folders: the first serves; say so when what it hides changes. */
+  private noteShadows(st: NamespaceState, source: ExtensionSource): void {
+    const shadows: string[] = [];
+    for (const dir of this.dirs) {
+      const other = findSource([dir], st.namespace);
+      if (other && other.path !== source.path) shadows.push(other.path);
+    }
+    if (shadows.join('\n') !== st.shadows.join('\n') && shadows.length > 0) {
+      this.opts.log.warn('extension found in more than one folder: the first serves, the others are ignored', {
+        namespace: st.namespace,
+        serving: source.path,
+        ignored: shadows,
+      });
+    }
+    st.shadows = shadows;
+  }
+
+  /**
+   * Where a change of packages shows: the node_modules folders its imports resolve from (from its own folder up
+   * to the filesystem root: those of the extensions folder and below even before they exist), and the folders
+   * of the packages it imports.
+   */
+  private packageFolders(source: ExtensionSource, packageDirs: readonly string[]): string[] {
+    const root = this.dirs.find((d) => source.path === d || source.path.startsWith(d + sep)) ?? dirname(source.path);
+    const out = new Set<string>(packageDirs);
+    for (let dir = dirname(source.entry); ; dir = dirname(dir)) {
+      const modules = join(dir, 'node_modules');
+      const ownFolder = dir === root || dir.startsWith(root + sep);
+      if (ownFolder || existsSync(modules)) out.add(modules);
+      if (dirname(dir) === dir) break;
+    }
+    return [...out];
+  }
+
+  /** A package it imports was installed, updated or removed: load it again, once npm has finished. */
+  private packageChanged(namespace: string): void {
+    const st = this.states.get(namespace);
+    if (!st) return;
+    st.forced = true;
+    this.schedule(namespace, 300);
   }
 
   private loadFailed(st: NamespaceState, source: ExtensionSource, err: unknown): void {
@@ -258,6 +357,7 @@ export class ExtensionHost implements ExtensionRunner {
         worker: extensionWorker(source.entry, this.factory),
         memoryMb: this.opts.memoryMb,
         loadTimeoutMs: Math.max(this.opts.defaultTimeoutMs, 5000),
+        dev: this.opts.dev,
         registry: (call, host, bounds) => this.registryCall(namespace, call, host, bounds),
         log: this.opts.log,
         onUnhealthy: (s) => {
@@ -380,22 +480,22 @@ export class ExtensionHost implements ExtensionRunner {
     return { status: r.status, statusMessage: r.statusMessage, contentType: r.contentType, body: r.body, headers: r.headers, errorBody: r.errorBody };
   }
 
-  private async watchDir(dir: string): Promise<FSWatcher> {
+  private watchDir(dir: string): Promise<FolderWatch> {
     const settle = this.opts.settleMs ?? 100;
-    const watcher = watch(dir, {
-      ignoreInitial: true,
-      depth: 16,
-      // Hidden files (editor swap files, install temp copies) and installed packages are not extension code.
-      ignored: (p: string) => {
-        const rel = relative(dir, p);
-        return rel !== '' && rel.split(sep).some((seg) => seg.startsWith('.') || seg === 'node_modules');
+    return watchFolder(dir, {
+      options: {
+        ignoreInitial: true,
+        depth: 16,
+        // Hidden files (editor swap files, install temp copies) and installed packages are not extension code.
+        ignored: (p: string) => {
+          const rel = relative(dir, p);
+          return rel !== '' && rel.split(sep).some((seg) => seg.startsWith('.') || seg === 'node_modules');
+        },
+        awaitWriteFinish: { stabilityThreshold: settle, pollInterval: Math.max(10, Math.floor(settle / 4)) },
       },
-      awaitWriteFinish: { stabilityThreshold: settle, pollInterval: Math.max(10, Math.floor(settle / 4)) },
+      onEvent: (event, p) => this.onFsEvent(dir, event, p),
+      onError: (err) => this.opts.log.warn('extensions folder watch error', { dir, err }),
     });
-    watcher.on('all', (event, p) => this.onFsEvent(dir, event, p));
-    watcher.on('error', (err) => this.opts.log.warn('extensions folder watch error', { dir, err }));
-    await new Promise<void>((r) => watcher.once('ready', () => r()));
-    return watcher;
   }
 
   private onFsEvent(dir: string, event: string, p: string): void {
@@ -414,18 +514,19 @@ export class ExtensionHost implements ExtensionRunner {
   }
 
   /** Several events of one save (or of copying a package folder) become one reload. */
-  private schedule(namespace: string): void {
+  private schedule(namespace: string, delayMs = 20): void {
     if (this.closed) return;
     clearTimeout(this.debounces.get(namespace));
     const timer = setTimeout(() => {
       this.debounces.delete(namespace);
       void this.reload(namespace);
-    }, 20);
+    }, delayMs);
     timer.unref();
     this.debounces.set(namespace, timer);
   }
 }
 
+const firstLine = (s: string): string => s.split('\n', 1)[0] ?? s;
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** `rh.call` chains: deep enough for real use, short of running a loop of calls until every time limit. */

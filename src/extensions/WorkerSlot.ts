@@ -54,6 +54,8 @@ export interface SlotOptions {
   loadTimeoutMs: number;
   registry: RegistryBridge;
   log: Logger;
+  /** Development mode: a failed call's stack goes to the caller with its error. */
+  dev?: boolean | undefined;
   /** The worker stopped by itself (crash, out of memory, process.exit) or a call ran out of time: stop using it. */
   onUnhealthy: (slot: WorkerSlot) => void;
 }
@@ -231,7 +233,7 @@ export class WorkerSlot {
       const { message, stack } =
         'response' in outcome ? { message: `Extension ${this.init.namespace}.${p.method} gave an answer that cannot be sent`, stack: undefined } : outcome;
       this.logFailure(p, message, stack);
-      p.reject(new BrokerError('INTERNAL', message));
+      p.reject(new BrokerError('INTERNAL', message, this.opts.dev && stack !== undefined ? { stack } : {}));
     }
     if (this.state === 'retired' && this.pending.size === 0) void this.terminate();
   }

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Message, type Plugin } from 'esbuild';
 
@@ -13,7 +13,20 @@ export class ExtensionLoadError extends Error {
  * meanwhile. npm packages stay outside the bundle and are imported from where they are installed.
  */
 export async function bundleExtension(entry: string): Promise<string> {
+  return (await bundleWithPackages(entry)).code;
+}
+
+export interface Bundle {
+  /** The ES module text, with an inline source map. */
+  code: string;
+  /** Folders of the npm packages it imports (resolved files' package roots): updating one calls for a reload. */
+  packageDirs: string[];
+}
+
+/** bundleExtension, also telling where the packages it imports are installed. */
+export async function bundleWithPackages(entry: string): Promise<Bundle> {
   const url = pathToFileURL(entry).href;
+  const packageDirs = new Set<string>();
   const dir = dirname(entry);
   try {
     const result = await build({
@@ -38,11 +51,11 @@ export async function bundleExtension(entry: string): Promise<string> {
       // CommonJS code calls require(); esbuild renames any `require` the author declares, so this cannot clash.
       banner: { js: `import { createRequire as __bpbrokerCreateRequire } from 'node:module';\nconst require = __bpbrokerCreateRequire(${JSON.stringify(entry)});` },
       footer: { js: `//# sourceURL=${url}` },
-      plugins: [externalPackages],
+      plugins: [externalPackages((file) => packageDirs.add(packageRootOf(file)))],
     });
     const out = result.outputFiles.find((f) => f.path.endsWith('.js')) ?? result.outputFiles[0];
     if (!out) throw new ExtensionLoadError(`${entry}: nothing was built`);
-    return out.text;
+    return { code: out.text, packageDirs: [...packageDirs] };
   } catch (err) {
     if (err instanceof ExtensionLoadError) throw err;
     const errors = (err as { errors?: Message[] }).errors;
@@ -56,8 +69,19 @@ function formatMessage(m: Message, dir: string): string {
   return `${loc}${m.text}${m.location?.lineText ? `\n    ${m.location.lineText.trim()}` : ''}`;
 }
 
+/** The package folder holding a resolved file: `.../node_modules/name` or `.../node_modules/@scope/name`. */
+function packageRootOf(file: string): string {
+  const marker = `${sep}node_modules${sep}`;
+  const at = file.lastIndexOf(marker);
+  // A linked package resolves to its real folder, outside any node_modules.
+  if (at < 0) return dirname(file);
+  const modules = file.slice(0, at + marker.length - 1);
+  const [first = '', second = ''] = file.slice(at + marker.length).split(sep);
+  return join(modules, first.startsWith('@') ? join(first, second) : first);
+}
+
 /** A bare import (`left-pad`, `@scope/x/y`) becomes an import of the resolved file's absolute URL. */
-const externalPackages: Plugin = {
+const externalPackages = (resolved: (file: string) => void): Plugin => ({
   name: 'bpbroker-external-packages',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, async (args) => {
@@ -66,9 +90,10 @@ const externalPackages: Plugin = {
       if (r.errors.length) return { errors: r.errors };
       // Node built-ins (`fs`, `os`) resolve as external without a file path: keep them as written.
       if (r.external || !isAbsolute(r.path)) return { path: r.path || args.path, external: true };
+      resolved(r.path);
       // require() takes a path; import takes a URL (a data: module resolves nothing else).
       const viaRequire = args.kind === 'require-call' || args.kind === 'require-resolve';
       return { path: viaRequire ? r.path : pathToFileURL(r.path).href, external: true };
     });
   },
-};
+});

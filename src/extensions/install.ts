@@ -1,5 +1,5 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, extname, join, relative, resolve } from 'node:path';
 import { probeExtension } from './probe.js';
 import { EXTENSION_SUFFIXES, findSource, namespaceOfFile, namespaceProblem, packageEntry } from './sources.js';
 
@@ -29,8 +29,10 @@ export interface InstallResult {
 }
 
 /**
- * Copies an extension into the extensions folder after checking that it loads. The copy lands under a hidden
- * temporary name and is renamed into place, so a running broker never loads half a file.
+ * Copies an extension into the extensions folder after checking that it loads there. The copy lands under a
+ * hidden temporary name (which a running broker ignores), is loaded from there, where its imports resolve as
+ * they will when it runs, and only then is renamed into place, so a running broker never loads half a file or
+ * one that cannot find its packages.
  */
 export async function installExtension(opts: InstallOptions): Promise<InstallResult> {
   const source = resolve(opts.script);
@@ -52,14 +54,6 @@ export async function installExtension(opts: InstallOptions): Promise<InstallRes
   const entry = isPackage ? packageEntry(source) : source;
   if (!entry) throw new InstallError(`${opts.script} has no entry point (package.json "main", or index.${EXTENSION_SUFFIXES.map((e) => e.slice(1)).join('|')})`);
 
-  let methods: string[];
-  try {
-    methods = await probeExtension(namespace, entry);
-  } catch (err) {
-    throw new InstallError(`${opts.script} does not load, nothing installed:\n${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (methods.length === 0) throw new InstallError(`${opts.script} exports no public function, nothing installed`);
-
   const target = join(lib, isPackage ? namespace : namespace + extname(name));
   // Another form of the same namespace (Test.js beside Test.ts) would be ambiguous: one of them would never run.
   const existing = findSource([lib], namespace);
@@ -67,31 +61,57 @@ export async function installExtension(opts: InstallOptions): Promise<InstallRes
     throw new InstallError(`${existing.path} already provides namespace "${namespace}"; remove it first`);
   }
   const configSnippet = { [namespace]: { _access_key: '' } };
-  const base = { namespace, installedPath: target, methods, configSnippet };
-  if (resolve(source) === target) return { ...base, unchanged: true, replaced: false };
+  if (resolve(source) === target) {
+    const methods = await check(opts.script, namespace, entry, source, source, lib);
+    return { namespace, installedPath: target, methods, configSnippet, unchanged: true, replaced: false };
+  }
   const present = existsSync(target);
-  if (present && sameContent(source, target)) return { ...base, unchanged: true, replaced: false };
-
   mkdirSync(lib, { recursive: true, mode: 0o755 });
-  const tmp = join(lib, `.${namespace}.installing-${process.pid}`);
+  // The hidden copy keeps the file's extension: that is how its code is read (TypeScript or JavaScript).
+  const tmp = join(lib, `.${namespace}.installing-${process.pid}${isPackage ? '' : extname(name)}`);
   rmSync(tmp, { recursive: true, force: true });
   try {
-    if (isPackage) {
-      cpSync(source, tmp, { recursive: true, filter: (p) => basename(p) !== '.git' });
-      if (present) {
-        const old = join(lib, `.${namespace}.old-${process.pid}`);
-        renameSync(target, old);
-        renameSync(tmp, target);
-        rmSync(old, { recursive: true, force: true });
-      } else renameSync(tmp, target);
-    } else {
-      writeFileSync(tmp, readFileSync(source), { mode: 0o644 });
+    if (isPackage) cpSync(source, tmp, { recursive: true, filter: (p) => basename(p) !== '.git' });
+    else writeFileSync(tmp, readFileSync(source), { mode: 0o644 });
+    const methods = await check(opts.script, namespace, isPackage ? join(tmp, relative(source, entry)) : tmp, tmp, source, lib);
+    const base = { namespace, installedPath: target, methods, configSnippet };
+    if (present && sameContent(source, target)) return { ...base, unchanged: true, replaced: false };
+    if (isPackage && present) {
+      const old = join(lib, `.${namespace}.old-${process.pid}`);
+      renameSync(target, old);
       renameSync(tmp, target);
-    }
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, target);
+    return { ...base, unchanged: false, replaced: present };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  return { ...base, unchanged: false, replaced: present };
+}
+
+/**
+ * Loads the copy as the broker will; its messages name the author's source (`copy` stands for `source`), and a
+ * package that does not resolve from the extensions folder says how to make it.
+ */
+async function check(script: string, namespace: string, entry: string, copy: string, source: string, lib: string): Promise<string[]> {
+  let methods: string[];
+  try {
+    methods = await probeExtension(namespace, entry);
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).split(copy).join(source);
+    const missing = /Could not resolve "([^"]+)"/.exec(why)?.[1];
+    const hint = missing === undefined || missing.startsWith('.') ? '' : `\n${unresolvedHint(missing, lib)}`;
+    throw new InstallError(`${script} does not load, nothing installed:\n${why}${hint}`);
+  }
+  if (methods.length === 0) throw new InstallError(`${script} exports no public function, nothing installed`);
+  return methods;
+}
+
+function unresolvedHint(pkg: string, lib: string): string {
+  return (
+    `The package "${pkg}" cannot be found from ${lib}, where the broker runs the extension (packages beside the ` +
+    `source do not count). Install it there (cd ${lib} && npm install ${pkg}), or install the extension as a ` +
+    'package folder holding its own node_modules.'
+  );
 }
 
 /** Same bytes (a file) or the same files with the same bytes (a folder). */

@@ -9,7 +9,7 @@ import { WorkerSlot } from './WorkerSlot.js';
  * Throws ExtensionLoadError saying why it does not load.
  */
 export async function probeExtension(namespace: string, entry: string, loadTimeoutMs = 10_000): Promise<string[]> {
-  const code = await extensionCode({ entry, path: entry, kind: 'file' });
+  const { code } = await extensionCode({ entry, path: entry, kind: 'file' });
   const factory = new WorkerFactory(undefined, false);
   const slot = new WorkerSlot(
     { namespace, file: entry, code },

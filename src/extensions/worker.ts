@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import type { CallResult, ExtensionLog, ExtensionRegistry, ExtensionStore, RegistryData, RegistryEntry, RequestHandler, StoreEntry, WatchResult } from './api.js';
 import { describeThrown, textOf } from './describeThrown.js';
 import { LogLimiter } from './logLimiter.js';
+import { mapStacksInThisThread } from './stackMap.js';
 import {
   headerProblem,
   isAnswerStatus,
@@ -35,9 +36,6 @@ const post = (msg: FromWorker): void => {
   }
 };
 
-// Stack traces point at the author's files (the bundle carries an inline source map).
-process.setSourceMapsEnabled(true);
-
 const methods = new Map<string, Method>();
 const pendingRegistry = new Map<number, { resolve: (v: RegistryValue) => void; reject: (e: Error) => void }>();
 let nextRegistryId = 1;
@@ -45,6 +43,8 @@ let nextRegistryId = 1;
 async function load(what: WorkerInit): Promise<void> {
   init = what;
   try {
+    // Stack traces point at the author's files and lines (the bundle carries an inline source map).
+    mapStacksInThisThread(init.file, init.code, import.meta.url);
     const mod = (await import(`data:text/javascript;base64,${Buffer.from(init.code).toString('base64')}`)) as Record<string, unknown>;
     for (const [name, value] of Object.entries(mod)) {
       if (name !== 'default' && typeof value === 'function') methods.set(name, value as Method);

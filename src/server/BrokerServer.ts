@@ -24,6 +24,7 @@ import { RecentErrors } from '../log/RecentErrors.js';
 import type { BrokerOverview } from '../transport/http/dashboard.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { apiSettings, backupSettings, grpcListenPort, grpcSettings, registrySettings, workerSettings } from './settings.js';
+import { extensionStatuses } from './extensionStatus.js';
 import { removeStatus, writeStatus } from './statusFile.js';
 
 export interface BrokerServerOptions {
@@ -33,6 +34,8 @@ export interface BrokerServerOptions {
   overrides?: Sections | undefined;
   /** Development folders of extensions (`start --watch DIR`), served beside $BPBROKER_HOME/lib. */
   watchDirs?: string[] | undefined;
+  /** Development mode (`start --dev`; `--watch` implies it): failed extension calls answer their stack too. */
+  dev?: boolean | undefined;
   log: Logger;
 }
 
@@ -124,19 +127,28 @@ export class BrokerServer {
       const broker = new Broker(registry, loaded.sections, api);
       knownCall = (namespace, method) => broker.isKnownCall(namespace, method);
       const worker = workerSettings(loaded.sections, dirname(loaded.path));
+      if (opts.dev) log.warn('development mode: failed extension calls answer their stack to the caller (never use it in production)');
+      let republish = (): void => undefined;
       const extensions = await createExtensionHost({
         broker,
-        dirs: [libDir(opts.home), ...worker.extensionDirs, ...(opts.watchDirs ?? []).map((d) => resolve(d))],
+        // A folder under development (--watch) wins over an installed copy of the same name (a warning says so).
+        dirs: [...(opts.watchDirs ?? []).map((d) => resolve(d)), libDir(opts.home), ...worker.extensionDirs],
         watch: true,
         defaultTimeoutMs: worker.timeoutMs,
         memoryMb: worker.memoryMb,
+        dev: opts.dev === true,
+        openDirs: (opts.watchDirs ?? []).map((d) => resolve(d)),
         observer: {
           called: (namespace, method, outcome) => {
             metrics.extensionCalls.inc({ namespace, method });
             if (outcome !== 'ok') metrics.extensionErrors.inc({ namespace, method });
             if (outcome === 'timeout') metrics.extensionTimeouts.inc({ namespace, method });
           },
-          loaded: (namespace, ok) => metrics.extensionReloads.inc({ namespace, result: ok ? 'ok' : 'failed' }),
+          loaded: (namespace, ok) => {
+            metrics.extensionReloads.inc({ namespace, result: ok ? 'ok' : 'failed' });
+            // `bpbroker status` shows a reload, or why it failed, at once.
+            republish();
+          },
         },
         log,
       });
@@ -206,6 +218,7 @@ export class BrokerServer {
       const backups = startBackups({ configPath: loaded.path, ...backupSettings(loaded.sections), log });
       const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, extensions, backups, grpcPort, releaseLock, log });
       server.publishStatus();
+      republish = () => server.publishStatus();
       return server;
     } catch (err) {
       for (const c of cleanups.reverse()) await c();
@@ -230,7 +243,7 @@ export class BrokerServer {
       grpcPort: this.grpcPort,
       entries: registry.size,
       revision: registry.revision,
-      extensions: this.parts.extensions.list().map(({ namespace, methods, error }) => ({ namespace, methods, ...(error ? { error } : {}) })),
+      extensions: extensionStatuses(this.parts.extensions.list(), this.parts.broker.settings),
     }).catch((err: unknown) => log.debug('cannot write the status file', { err }));
   }
 

@@ -1,6 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { atomicWriteFile } from '../registry/atomicWrite.js';
 import { statusPathFor } from '../config/paths.js';
+import type { ExtensionStatus } from './extensionStatus.js';
 
 /** What a running broker publishes beside its configuration file, for `bpbroker status`. */
 export interface BrokerStatus {
@@ -12,7 +13,7 @@ export interface BrokerStatus {
   grpcPort: number;
   entries: number;
   revision: number;
-  extensions: Array<{ namespace: string; methods: string[]; error?: string }>;
+  extensions: ExtensionStatus[];
   updatedAt: string;
 }
 

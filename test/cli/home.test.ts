@@ -64,7 +64,7 @@ describe('the home rule', () => {
       expect(status.code, status.stdout + status.stderr).toBe(0);
       expect(status.stdout).toContain(`config:      ${join(home, 'etc', 'bpbroker.json')}\n`);
       expect(status.stdout).toContain(`127.0.0.1:${port} TLS`);
-      expect(status.stdout).toContain('hello (Hi)');
+      expect(status.stdout).toContain('hello: serving (Hi); not enabled: add its section to the configuration to call it');
 
       // A home this user cannot write: the error says which home and how to choose another.
       const locked = join(dir, 'locked');

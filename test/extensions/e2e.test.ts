@@ -73,7 +73,10 @@ describe('extensions on a real broker (HTTPS)', () => {
   });
 
   it('throwing answers 500, slow 504, an infinite loop does not stop ping, memory exhaustion is contained', async () => {
-    expect(await call(broker.port, '/faults/Boom/')).toMatchObject({ status: 500, reason: 'kaput', json: { success: false, message: 'kaput', data: {} } });
+    const boom = await call(broker.port, '/faults/Boom/');
+    // In production the body is the spec's, without the stack.
+    expect(boom).toMatchObject({ status: 500, reason: 'kaput' });
+    expect(boom.json).toEqual({ success: false, message: 'kaput', data: {} });
     expect((await call(broker.port, '/faults/Slow/')).status).toBe(504);
     const mark = join(home, 'loop-started');
     let looping = true;

@@ -23,21 +23,21 @@ export interface InProcessBroker {
   close(): Promise<void>;
 }
 
-/** Registry + core + extension host, composed as the server does, with extensions in a temp folder. */
+/** Registry + core + extension host, composed as the server does, with extensions in a temp folder (`null`: not created). */
 export async function inProcessBroker(
-  files: Record<string, string>,
+  files: Record<string, string> | null,
   sections: Record<string, Record<string, unknown>>,
   opts: Partial<Omit<ExtensionHostOptions, 'broker' | 'dirs' | 'log'>> = {},
   registryOpts: Partial<Omit<RegistryOptions, 'journalDir' | 'snapshot'>> = {},
 ): Promise<InProcessBroker> {
   const dir = tempDir('bpbroker-ext-');
   const lib = join(dir, 'lib');
-  mkdirSync(lib);
+  if (files) mkdirSync(lib);
   const write = (name: string, text: string): void => {
     mkdirSync(join(lib, name, '..'), { recursive: true });
     writeFileSync(join(lib, name), text);
   };
-  for (const [name, text] of Object.entries(files)) write(name, text);
+  for (const [name, text] of Object.entries(files ?? {})) write(name, text);
   const registry = await Registry.open({ journalDir: join(dir, 'journal'), snapshot: { revision: 0, entries: [] }, ...registryOpts });
   const all = { ...defaultSections(), ...sections };
   const broker = new Broker(registry, all, apiSettings(all));

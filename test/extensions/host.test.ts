@@ -173,7 +173,8 @@ export async function Wait(rh) {
       {
         'typed.ts': `import type { RequestHandler } from 'bpbroker/extension';
           interface Out { n: number; who: string }
-          export function Add(rh: RequestHandler): Out { return { n: Number(rh.qs.a) + Number(rh.qs.b), who: rh.RequestingHost() }; }`,
+          export function Add(rh: RequestHandler): Out { return { n: Number(rh.qs.a) + Number(rh.qs.b), who: rh.RequestingHost() }; }
+          export function Fail(): never { throw new Error('typed failure'); }`,
         'legacy.cjs': `const os = require('os'); module.exports = { Platform(rh) { rh.data = typeof os.platform(); } };`,
         'pkg/package.json': JSON.stringify({ main: 'main.mjs' }),
         'pkg/main.mjs': `import { twice } from './lib/util.js'; export function Twice(rh) { return twice(Number(rh.qs.data)); }`,
@@ -182,6 +183,9 @@ export async function Wait(rh) {
       { typed: {}, legacy: {}, pkg: {} },
     );
     expect(JSON.parse((await b.call('typed', 'Add', { a: '2', b: '3' })).body)).toEqual({ n: 5, who: '127.0.0.1' });
+    // The logged stack names the author's file and line (4), not the bundle's.
+    expect(await outcome(b.call('typed', 'Fail'))).toEqual({ code: 'INTERNAL', message: 'typed failure' });
+    expect(b.logs.join('')).toMatch(new RegExp(`extension call failed.*${join(b.lib, 'typed.ts').replace(/[.]/g, '\\.')}:4:\\d+`));
     expect((await b.call('legacy', 'Platform')).body).toBe('string');
     expect((await b.call('pkg', 'Twice', { data: '21' })).body).toBe('42');
   });
@@ -243,5 +247,17 @@ export async function S(rh) {
     await waitFor(async () => (await b!.call('s', 'S', { dir })).body === 'new', 10_000);
     writeFileSync(join(dir, 'release'), '');
     expect((await inflight).body).toBe('old');
+  });
+
+  it('an extensions folder missing at start, or removed and created again, is followed: its files are served', async () => {
+    b = await inProcessBroker(null, { late: {} });
+    const hi = async () => ((await outcome(b!.call('late', 'Hi'))) as { body?: string }).body;
+    expect(existsSync(b.lib)).toBe(false);
+    b.write('late.mjs', `export const Hi = () => 'hi';`);
+    await waitFor(async () => (await hi()) === 'hi', 10_000, 20, 'a file in the folder created after start to be served');
+    rmSync(b.lib, { recursive: true });
+    await waitFor(() => !b!.host.hasNamespace('late'), 10_000, 20, 'the removed folder to be noticed');
+    b.write('late.mjs', `export const Hi = () => 'again';`);
+    await waitFor(async () => (await hi()) === 'again', 10_000, 20, 'a file in the folder created again to be served');
   });
 });

@@ -21,8 +21,12 @@ export default class Start extends Command {
     'listen-ip': Flags.string({ summary: 'Address to listen on (overrides api.listen_ip; empty means all).' }),
     watch: Flags.string({
       summary: 'Also serve extensions from this folder, reloading them on change (repeatable).',
-      description: 'For extension authors: edit a file in DIR and the next call runs the new version.',
+      description: 'For extension authors: edit a file in DIR and the next call runs the new version. DIR wins over an installed extension of the same name in $BPBROKER_HOME/lib (a warning says so), and its namespaces are callable without a configuration section. Implies --dev.',
       multiple: true,
+    }),
+    dev: Flags.boolean({
+      summary: 'Development mode (implied by --watch): a failed extension call answers its stack too.',
+      description: 'The stack goes in the error body ("stack") and in the gRPC trailer bpbroker-stack. Never use it in production.',
     }),
     'log-level': Flags.string({ summary: 'Least severe log level shown.', options: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' }),
   };
@@ -41,6 +45,7 @@ export default class Start extends Command {
         configPath: flags.config,
         overrides: Object.keys(api).length ? { api } : undefined,
         watchDirs: flags.watch,
+        dev: flags.dev || (flags.watch?.length ?? 0) > 0,
         log,
       });
     } catch (err) {

@@ -3,6 +3,7 @@ import { Command } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { brokerFailure } from '../../cli/fatal.js';
 import { brokerStatus, type StatusReport } from '../../server/brokerStatus.js';
+import { describeExtensions } from '../../server/extensionStatus.js';
 
 export default class Status extends Command {
   static override summary = 'Tell whether a broker is running for this configuration, and what it serves.';
@@ -35,14 +36,14 @@ export default class Status extends Command {
 function describe(r: StatusReport): string {
   if (!r.running) return `bpbroker is not running for ${r.config} (${r.entries} entries in the file)`;
   if (r.port === undefined) return `bpbroker is running for ${r.config} (pid ${r.pid}), starting up`;
-  const ext = r.extensions.map((e) => `${e.namespace}${e.error ? ' (failed to load)' : ` (${e.methods.join(', ')})`}`);
+  const ext = describeExtensions(r.extensions);
   return [
     `bpbroker is running (pid ${r.pid}, up ${uptime(r.uptimeSecs ?? 0)})${r.responding ? '' : ' but not answering on its port'}`,
     `  config:      ${r.config}`,
     `  listening:   ${r.listenIp || '*'}:${r.port} TLS (HTTPS${r.grpcPort === r.port ? ' + gRPC' : ''}), UDP ${r.port} (discovery)`,
     ...(r.grpcPort !== r.port ? [`  gRPC:        ${r.listenIp || '*'}:${r.grpcPort} TLS`] : []),
     `  entries:     ${r.entries}`,
-    `  extensions:  ${ext.length ? ext.join(', ') : 'none'}`,
+    `  extensions:  ${ext.length ? ext.join('\n               ') : 'none'}`,
   ].join('\n');
 }
 

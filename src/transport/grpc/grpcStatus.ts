@@ -25,12 +25,18 @@ export const GRPC_STATUS: Readonly<Record<BrokerErrorCode, grpc.status>> = {
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<grpc.StatusObject> {
   if (BrokerError.isUnexpected(err)) log.error('gRPC call failed unexpectedly', { method, err });
   const be = BrokerError.from(err);
-  if (be.details.revision === undefined) return { code: GRPC_STATUS[be.code], details: be.message };
-  // A compare-and-swap that found another revision says which, for the client's next attempt.
+  const { revision, stack } = be.details;
+  if (revision === undefined && stack === undefined) return { code: GRPC_STATUS[be.code], details: be.message };
   const metadata = new grpc.Metadata();
-  metadata.set(REVISION_TRAILER, String(be.details.revision));
+  // A compare-and-swap that found another revision says which, for the client's next attempt.
+  if (revision !== undefined) metadata.set(REVISION_TRAILER, String(revision));
+  // Metadata values are one line of printable ASCII.
+  if (stack !== undefined) metadata.set(STACK_TRAILER, encodeURIComponent(stack));
   return { code: GRPC_STATUS[be.code], details: be.message, metadata };
 }
+
+/** Trailer of a failed extension call on a broker in development mode: its stack, percent-encoded. */
+export const STACK_TRAILER = 'bpbroker-stack';
 
 /** Trailer of a FAILED_PRECONDITION answer: the entry's current revision (0 when absent). */
 export const REVISION_TRAILER = 'bpbroker-revision';

@@ -89,7 +89,7 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
   } catch (err) {
     const reply = legacyErrorReply(err, opts.log);
     if (reply.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
-    sendFailure(res, reply.status, reply.message, reply.revision);
+    sendFailure(res, reply.status, reply.message, reply.revision, undefined, reply.stack);
   } finally {
     opts.stats?.record(namespace, method, res.statusCode, (performance.now() - started) / 1000);
   }

@@ -27,11 +27,13 @@ export interface LegacyErrorReply {
   message: string;
   /** The entry's current revision, when a compare-and-swap found another one. */
   revision?: number | undefined;
+  /** An extension's stack (development mode only). */
+  stack?: string | undefined;
 }
 
 /** The one place a thrown value becomes a legacy status and message. Unknown errors are logged, not shown. */
 export function legacyErrorReply(err: unknown, log: Logger): LegacyErrorReply {
   if (BrokerError.isUnexpected(err)) log.error('unexpected error in legacy API', { err });
   const e = BrokerError.from(err);
-  return { status: e.details.httpStatus ?? STATUS[e.code], message: e.message, revision: e.details.revision };
+  return { status: e.details.httpStatus ?? STATUS[e.code], message: e.message, revision: e.details.revision, stack: e.details.stack };
 }

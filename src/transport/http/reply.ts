@@ -67,16 +67,20 @@ export function sendBodiless(res: ServerResponse, status: number, reason: string
   res.end();
 }
 
-/** `{"success": false, "message": MESSAGE, "data": {}}` (and the entry's revision after a CAS mismatch), ASCII only. */
-export function failureBody(message: string, revision?: number): string {
+/**
+ * `{"success": false, "message": MESSAGE, "data": {}}` (and the entry's revision after a CAS mismatch; an
+ * extension's `stack` in development mode), ASCII only.
+ */
+export function failureBody(message: string, revision?: number, stack?: string): string {
   const rev = revision === undefined ? '' : `,"revision":${revision}`;
-  return `{"success":false,"message":${escapeNonAscii(jsonString(message))},"data":{}${rev}}`;
+  const where = stack === undefined ? '' : `,"stack":${escapeNonAscii(jsonString(stack))}`;
+  return `{"success":false,"message":${escapeNonAscii(jsonString(message))},"data":{}${rev}${where}}`;
 }
 
 /**
  * A failure: the message as reason phrase too, except on a 200 (a registry miss), whose reason phrase is
  * always `OK`, as the original's.
  */
-export function sendFailure(res: ServerResponse, status: number, message: string, revision?: number, extra?: ExtraHeaders): void {
-  sendReply(res, status, status === 200 ? 'OK' : message, failureBody(message, revision), LEGACY_CONTENT_TYPE, extra);
+export function sendFailure(res: ServerResponse, status: number, message: string, revision?: number, extra?: ExtraHeaders, stack?: string): void {
+  sendReply(res, status, status === 200 ? 'OK' : message, failureBody(message, revision, stack), LEGACY_CONTENT_TYPE, extra);
 }
