@@ -7,6 +7,8 @@ export interface RequestLine {
   method: string;
   /** legacy: the HTTP status; gRPC: the status code name; UDP: found or not_found. */
   status: number | string;
+  /** gRPC Execute: the extension's answer status (the legacy API's `status`). */
+  answer?: number | undefined;
   caller: string;
   durationMs: number;
   /** Why it failed, as its client was told. */

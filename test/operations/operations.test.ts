@@ -19,6 +19,7 @@ const ADMIN_KEY = 'op-key-7f3a9c';
 const EXTENSION = `export function Ok() { return 'ok'; }
 export function Boom() { throw new Error('kaput'); }
 export async function Slow() { await new Promise((r) => setTimeout(r, 3000)); }
+export function NotHere(rh) { rh.status = 404; rh.statusMessage = 'No such thing'; }
 export function LogsQuery(rh) { rh.log.info('query seen', { qs: rh.qs }); return 'ok'; }
 `;
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
@@ -187,6 +188,14 @@ describe('the log (this broker runs at debug)', () => {
     expect(ok).toEqual([
       expect.objectContaining({ ...request, level: 'debug', msg: 'request', protocol: 'legacy', status: 200 }),
       expect.objectContaining({ ...request, level: 'debug', msg: 'request', protocol: 'grpc', status: 'OK' }),
+    ]);
+    // An extension's answer of 400 or more is a failed call, though gRPC carries it with status OK.
+    expect((await call(b.port, '/opsext/NotHere/')).status).toBe(404);
+    expect((await client.execute('opsext', 'NotHere')).status).toBe(404);
+    await waitFor(() => lines((l) => l.method === 'NotHere').length === 2, 10_000, 20, 'the 404 answers logged');
+    expect(lines((l) => l.method === 'NotHere')).toEqual([
+      expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'legacy', status: 404, reason: 'No such thing' }),
+      expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'grpc', status: 'OK', answer: 404 }),
     ]);
   });
 

@@ -30,21 +30,23 @@ function unary<Req, Res>(
   rowOf: RowOf<Req>,
   nameOf: NameOf<Req>,
   fn: (req: Req, ctx: CallContext) => Res | Promise<Res>,
+  /** An extension's answer status (Execute): 400 or more is a failed call though its gRPC status is OK. */
+  answerOf?: (res: Res) => number,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = performance.now();
     const ctx = callContext(call);
-    const done = (code: number | undefined, details?: string): void => {
+    const done = (code: number | undefined, details?: string, answer?: number): void => {
       const ms = performance.now() - started;
       const status = STATUS_NAMES[code ?? 0] ?? 'UNKNOWN';
       rowOf(call.request)?.record(status, ms / 1000);
-      const failed = code !== grpc.status.OK;
-      if (requests.wants(failed)) requests.write(failed, { protocol: 'grpc', ...nameOf(call.request), status, caller: ctx.clientIp, durationMs: ms, reason: details });
+      const failed = code !== grpc.status.OK || (answer !== undefined && answer >= 400);
+      if (requests.wants(failed)) requests.write(failed, { protocol: 'grpc', ...nameOf(call.request), status, answer, caller: ctx.clientIp, durationMs: ms, reason: details });
     };
     new Promise<Res>((resolve) => resolve(fn(call.request, ctx))).then(
       (res) => {
         callback(null, res);
-        done(grpc.status.OK);
+        done(grpc.status.OK, undefined, answerOf?.(res));
       },
       (err: unknown) => {
         // A failure the broker did not expect is logged with the call it broke.
@@ -109,6 +111,6 @@ export function extensionService(broker: Broker, log: Logger, stats?: ProtocolSt
       if (req.data !== '') params.data = req.data;
       const r = await broker.execute(ctx, req.namespace, req.method, params);
       return { status: r.status, statusMessage: r.statusMessage, contentType: r.contentType, body: r.body };
-    }),
+    }, (res) => res.status),
   };
 }
