@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger as Pino, type StreamEntry } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 /** Structured logging through pino: one JSON object a line on stderr (pretty-printed at a terminal). */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -58,8 +59,10 @@ export function createLogger(level: LogLevel = 'info', write?: (line: string) =>
 }
 
 function stderrDestination(): DestinationStream {
-  if (process.stderr.isTTY) return pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
-  return pino.destination({ dest: 2, sync: true });
+  if (!process.stderr.isTTY) return pino.destination({ dest: 2, sync: true });
+  // Loaded only for a terminal: a service never pays for it (startup, memory).
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+  return pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
 }
 
 const ORDER = { debug: 20, info: 30, warn: 40, error: 50, silent: Number.POSITIVE_INFINITY } as const;
