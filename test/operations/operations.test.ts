@@ -19,7 +19,7 @@ const ADMIN_KEY = 'op-key-7f3a9c';
 const EXTENSION = `export function Ok() { return 'ok'; }
 export function Boom() { throw new Error('kaput'); }
 export async function Slow() { await new Promise((r) => setTimeout(r, 3000)); }
-export function NotHere(rh) { rh.status = 404; rh.statusMessage = 'No such thing'; }
+export function NotHere(rh) { rh.status = 404; rh.statusMessage = 'No such thïng'; }
 export function LogsQuery(rh) { rh.log.info('query seen', { qs: rh.qs }); return 'ok'; }
 `;
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
@@ -194,7 +194,7 @@ describe('the log (this broker runs at debug)', () => {
     expect((await client.execute('opsext', 'NotHere')).status).toBe(404);
     await waitFor(() => lines((l) => l.method === 'NotHere').length === 2, 10_000, 20, 'the 404 answers logged');
     expect(lines((l) => l.method === 'NotHere')).toEqual([
-      expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'legacy', status: 404, reason: 'No such thing' }),
+      expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'legacy', status: 404, reason: 'No such thïng' }),
       expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'grpc', status: 'OK', answer: 404 }),
     ]);
   });

@@ -100,7 +100,8 @@ async function handle(broker: Broker, opts: LegacyApiOptions, requests: RequestL
     const failed = res.statusCode >= 400;
     if (requests.wants(failed)) {
       const line = { protocol: 'legacy', namespace, method, status: res.statusCode, caller: clientIpOf(req.socket), durationMs: ms } as const;
-      requests.write(failed, failed ? { ...line, reason: res.statusMessage } : line);
+      // The reason phrase went out as the UTF-8 bytes of the message, read back here as text.
+      requests.write(failed, failed ? { ...line, reason: Buffer.from(res.statusMessage, 'latin1').toString('utf8') } : line);
     }
   }
 }
