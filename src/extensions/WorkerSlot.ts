@@ -99,6 +99,8 @@ function isWireResponse(r: ExtensionResponse): boolean {
  */
 export class WorkerSlot {
   private readonly worker: ExtensionWorker;
+  /** Every line about this worker names its extension. */
+  private readonly log: Logger;
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 1;
   private state: SlotState = 'loading';
@@ -114,6 +116,7 @@ export class WorkerSlot {
   ) {
     const memoryMb = opts.memoryMb;
     this.worker = opts.worker;
+    this.log = opts.log.child({ namespace: init.namespace });
     let resolveStopped!: () => void;
     this.stopped = new Promise((r) => (resolveStopped = r));
     this.ready = new Promise<string[]>((resolve, reject) => {
@@ -136,7 +139,7 @@ export class WorkerSlot {
             this.onMessage(msg);
           } catch (err) {
             // Only our worker code posts here, but the extension shares its thread: nothing it sends may throw here.
-            opts.log.warn('extension worker sent a malformed message', { namespace: init.namespace, err });
+            this.log.warn('extension worker sent a malformed message', { err });
           }
         }
       });
@@ -164,7 +167,7 @@ export class WorkerSlot {
         this.pending.clear();
         resolveStopped();
         if (unexpected) {
-          opts.log.warn('extension worker stopped unexpectedly; a fresh one serves the next call', { namespace: init.namespace, reason });
+          this.log.warn('extension worker stopped unexpectedly; a fresh one serves the next call', { reason });
           opts.onUnhealthy(this);
         }
       });
@@ -194,7 +197,7 @@ export class WorkerSlot {
         if (p) closeWatches(p);
         reject(new BrokerError('DEADLINE_EXCEEDED', `Extension method ${this.init.namespace}.${method} exceeded its time limit of ${timeoutMs / 1000} s`));
         // The only way to stop JavaScript that may be spinning is to end its thread: no new calls go here.
-        this.opts.log.warn('extension call timed out; replacing its worker', { namespace: this.init.namespace, method, caller: requestingHost, timeoutMs });
+        this.log.warn('extension call timed out; replacing its worker', { method, caller: requestingHost, timeoutMs });
         this.opts.onUnhealthy(this);
         this.retire();
       }, timeoutMs);
@@ -240,8 +243,7 @@ export class WorkerSlot {
 
   /** Every failed call reaches the broker's log, with what the extension threw and where. */
   private logFailure(p: PendingCall, error: string, stack: string | undefined): void {
-    this.opts.log.error('extension call failed', {
-      namespace: this.init.namespace,
+    this.log.error('extension call failed', {
       method: p.method,
       caller: p.caller,
       durationMs: Math.round(performance.now() - p.started),
@@ -263,7 +265,7 @@ export class WorkerSlot {
           (value) => this.reply({ type: 'registryReply', id: msg.id, ok: true, value }),
           (err: unknown) => {
             const e = BrokerError.from(err);
-            if (BrokerError.isUnexpected(err)) this.opts.log.error('extension registry call failed', { namespace: this.init.namespace, err });
+            if (BrokerError.isUnexpected(err)) this.log.error('extension registry call failed', { err });
             const error = { code: e.code, message: e.message, ...(e.details.revision !== undefined ? { revision: e.details.revision } : {}) };
             this.reply({ type: 'registryReply', id: msg.id, ok: false, error });
           },
@@ -271,7 +273,7 @@ export class WorkerSlot {
         return;
       case 'log':
         if (!LOG_LEVELS.has(msg.level)) return;
-        this.opts.log[msg.level](typeof msg.message === 'string' ? msg.message : 'extension log', { extension: this.init.namespace, ...msg.fields });
+        this.log[msg.level](typeof msg.message === 'string' ? msg.message : 'extension log', ownFields(msg.fields));
         return;
       default:
         return;
@@ -315,6 +317,17 @@ export class WorkerSlot {
   private reply(msg: ToWorker): void {
     if (this.state !== 'stopped') this.worker.postMessage(msg);
   }
+}
+
+/** The line's own keys, which an extension's fields may not replace. */
+const LINE_KEYS: ReadonlySet<string> = new Set(['level', 'time', 'pid', 'msg', 'namespace']);
+
+/** An extension's log fields, under their own names unless they would replace one of the line's. */
+function ownFields(fields: unknown): Record<string, unknown> | undefined {
+  if (typeof fields !== 'object' || fields === null) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) out[LINE_KEYS.has(k) ? `field_${k}` : k] = v;
+  return out;
 }
 
 function closeWatches(p: PendingCall): void {

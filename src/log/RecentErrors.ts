@@ -1,4 +1,4 @@
-import { errorReplacer, type Logger } from './Logger.js';
+import type { DestinationStream } from 'pino';
 
 /** One warning or error the broker logged. */
 export interface LoggedProblem {
@@ -13,34 +13,31 @@ export interface LoggedProblem {
 const DETAIL_CHARS = 4000;
 
 /**
- * The last warnings and errors the broker logged, for the dashboard: a logger that passes every line on
- * and keeps a copy of those two levels, the newest `capacity` of them. The log never holds keys, so neither
- * does this.
+ * The last warnings and errors the broker logged, for the dashboard: a second destination of the log (see
+ * createLogger's `problems`) that keeps the newest `capacity` lines at warn and above. It receives the lines
+ * as written, keys redacted, so it holds no more than the log does.
  */
-export class RecentErrors {
+export class RecentErrors implements DestinationStream {
   private readonly items: LoggedProblem[] = [];
 
   constructor(private readonly capacity = 50) {}
 
-  /** The same logger, remembering what it writes at warn and error. */
-  wrap(log: Logger): Logger {
-    const keep = (level: LoggedProblem['level'], message: string, fields?: Record<string, unknown>): void => {
-      const json = fields && Object.keys(fields).length > 0 ? JSON.stringify(fields, errorReplacer) : '';
-      this.items.push({ time: new Date().toISOString(), level, message, detail: json.length > DETAIL_CHARS ? `${json.slice(0, DETAIL_CHARS)}…` : json });
-      if (this.items.length > this.capacity) this.items.shift();
-    };
-    return {
-      debug: (m, f) => log.debug(m, f),
-      info: (m, f) => log.info(m, f),
-      warn: (m, f) => {
-        keep('warn', m, f);
-        log.warn(m, f);
-      },
-      error: (m, f) => {
-        keep('error', m, f);
-        log.error(m, f);
-      },
-    };
+  write(line: string): void {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    const { level, time, msg, pid: _pid, ...fields } = parsed;
+    const json = Object.keys(fields).length > 0 ? JSON.stringify(fields) : '';
+    this.items.push({
+      time: typeof time === 'string' ? time : new Date().toISOString(),
+      level: level === 'warn' ? 'warn' : 'error',
+      message: typeof msg === 'string' ? msg : '',
+      detail: json.length > DETAIL_CHARS ? `${json.slice(0, DETAIL_CHARS)}…` : json,
+    });
+    if (this.items.length > this.capacity) this.items.shift();
   }
 
   /** Newest first. */

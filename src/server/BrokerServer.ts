@@ -37,6 +37,8 @@ export interface BrokerServerOptions {
   /** Development mode (`start --dev`; `--watch` implies it): failed extension calls answer their stack too. */
   dev?: boolean | undefined;
   log: Logger;
+  /** The log's warnings and errors, kept for the dashboard (createLogger's `problems`); none without it. */
+  recentErrors?: RecentErrors | undefined;
 }
 
 /** The running pieces of a broker, stopped in reverse order of start. */
@@ -87,9 +89,8 @@ export class BrokerServer {
   }
 
   static async start(opts: BrokerServerOptions): Promise<BrokerServer> {
-    // The last warnings and errors, for the dashboard.
-    const recentErrors = new RecentErrors();
-    const log = recentErrors.wrap(opts.log);
+    const recentErrors = opts.recentErrors ?? new RecentErrors();
+    const log = opts.log;
     // The lock first, then the file: a configure or restore that finished just before must be read, not overwritten.
     const configPath = configPathFrom(opts.home, opts.configPath);
     mkdirSync(dirname(configPath), { recursive: true, mode: 0o755 });

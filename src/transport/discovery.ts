@@ -1,7 +1,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Broker } from '../core/Broker.js';
+import { normalizeIp } from '../core/values.js';
 import type { Logger } from '../log/Logger.js';
+import { RequestLog } from '../log/RequestLog.js';
 import type { ProtocolStats } from '../metrics/RequestStats.js';
 
 const KEY_EXISTS = Buffer.from('Key Exists\n');
@@ -25,10 +27,15 @@ export class DiscoveryResponder {
     const sockets = [main];
     // Every datagram is one request: `found` (answered) or `not_found` (not answered).
     const row = stats?.row('discovery', 'Discover');
+    // No datagram is a failure (an unknown name is not answered, by design): each is logged at debug only.
+    const requests = new RequestLog(log);
     const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       const started = performance.now();
       const found = msg.length <= MAX_NAME_BYTES && broker.discoverable(msg.toString('utf8').trim());
-      row?.record(found ? 'found' : 'not_found', (performance.now() - started) / 1000);
+      const ms = performance.now() - started;
+      const status = found ? 'found' : 'not_found';
+      row?.record(status, ms / 1000);
+      if (requests.wants(false)) requests.write(false, { protocol: 'udp', namespace: 'discovery', method: 'Discover', status, caller: normalizeIp(rinfo.address), durationMs: ms });
       if (!found) return;
       main.send(KEY_EXISTS, rinfo.port, rinfo.address, (err) => {
         if (err) log.debug('discovery reply failed', { to: rinfo.address, err: err.message });

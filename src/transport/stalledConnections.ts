@@ -41,7 +41,7 @@ export class StalledConnections {
         seen.pending = pending;
         seen.since = now;
       } else if (pending > 0 && now - seen.since >= this.timeoutMs) {
-        this.log.debug('closing a connection whose client does not read', { pendingBytes: pending, timeoutSecs: this.timeoutMs / 1000 });
+        this.log.debug('closing a connection whose client does not read', { caller: socket.remoteAddress, pendingBytes: pending, timeoutSecs: this.timeoutMs / 1000 });
         this.watched.delete(socket);
         socket.destroy();
       }

@@ -62,7 +62,7 @@ export class TlsListener {
     // must be closed here: with a listener on this event Node leaves it open, so a client that never finished
     // its handshake held the connection past handshakeTimeout, forever.
     server.on('tlsClientError', (err, socket) => {
-      opts.log.debug('TLS handshake failed', { err: err.message });
+      opts.log.debug('TLS handshake failed', { caller: socket.remoteAddress, err: err.message });
       socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { brokerHome } from '../../src/config/paths.js';
 import { track } from '../helpers/children.js';
-import { BPBROKER, ROOT, removeDir, runCli, tempDir } from '../helpers/broker.js';
+import { BPBROKER, ROOT, logLines, removeDir, runCli, tempDir } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOBODY = 65534;
@@ -58,7 +58,7 @@ describe('the home rule', () => {
       expect(out, err).toMatch(/ready on port \d+/);
       const port = Number(/ready on port (\d+)/.exec(out)![1]);
       // A first start says where the registry will live.
-      expect(err).toContain(`creating a new configuration at ${join(home, 'etc', 'bpbroker.json')}\n`);
+      expect(logLines(err).map((l) => l.msg)).toContain(`creating a new configuration at ${join(home, 'etc', 'bpbroker.json')}`);
 
       const status = await runCli(BPBROKER, ['status'], { env, uid: NOBODY });
       expect(status.code, status.stdout + status.stderr).toBe(0);

@@ -203,7 +203,8 @@ export async function Wait(rh) {
     b.write('echo.mjs', 'export function Test( {');
     await waitFor(() => b!.host.list()[0]?.error !== undefined, 10_000);
     expect(await v()).toBe(2);
-    expect(b.logs.join('')).toMatch(/extension failed to load; the last good version keeps serving.*echo\.mjs:1/);
+    const failedLoad = b.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'extension failed to load; the last good version keeps serving');
+    expect(failedLoad?.error).toMatch(/echo\.mjs:1/);
 
     // A module that throws on import is a failed load too.
     b.write('echo.mjs', `throw new Error('bad config at import');`);

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BPBROKER, removeDir, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
+import { BPBROKER, logLines, removeDir, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call } from '../helpers/https.js';
 import { waitFor } from './harness.js';
 
@@ -112,11 +112,7 @@ describe('hostile values thrown by an extension (real broker, HTTPS)', () => {
   }, 120_000);
 
   it('the broker logs each failed call with namespace, method, caller, duration and the stack', async () => {
-    const failures = broker
-      .stderr()
-      .split('\n')
-      .filter((l) => l.includes('ERROR extension call failed'))
-      .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as Record<string, unknown>);
+    const failures = logLines(broker.stderr()).filter((l) => l.level === 'error' && l.msg === 'extension call failed');
     for (const method of THROWERS) {
       const logged = failures.find((f) => f.method === method);
       expect(logged, method).toMatchObject({ namespace: 'hostile', method, caller: '127.0.0.1', durationMs: expect.any(Number), error: expect.any(String) });

@@ -91,3 +91,14 @@ export function runCli(
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** One line of the broker's log (JSON lines on stderr when it is not a terminal). */
+export type LogLine = Record<string, unknown> & { level: string; time: string; msg: string };
+
+/** The log lines in a broker's stderr; other lines (an extension's console output, `Fatal error:`) are skipped. */
+export function logLines(stderr: string): LogLine[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
-import { removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
+import { type LogLine, logLines, removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
 import { discoveryReplies } from '../helpers/udp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -19,6 +19,8 @@ const ADMIN_KEY = 'op-key-7f3a9c';
 const EXTENSION = `export function Ok() { return 'ok'; }
 export function Boom() { throw new Error('kaput'); }
 export async function Slow() { await new Promise((r) => setTimeout(r, 3000)); }
+export function NotHere(rh) { rh.status = 404; rh.statusMessage = 'No such thïng'; }
+export function LogsQuery(rh) { rh.log.info('query seen', { qs: rh.qs }); return 'ok'; }
 `;
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 
@@ -154,6 +156,77 @@ describe('/_metrics with api.admin_key set', () => {
     expect(metricValue(after, 'bpbroker_entries') - metricValue(before, 'bpbroker_entries')).toBe(1);
     expect(metricValue(after, 'bpbroker_journal_fsync_duration_seconds_count')).toBeGreaterThan(metricValue(before, 'bpbroker_journal_fsync_duration_seconds_count'));
     await waitFor(async () => metricValue(await metrics(), 'bpbroker_snapshot_duration_seconds_count') > 0, 10_000, 50, 'a snapshot timed');
+  });
+});
+
+describe('the log (this broker runs at debug)', () => {
+  const lines = (which: (l: LogLine) => boolean): LogLine[] => logLines(b.stderr()).filter(which);
+  const request = { caller: '127.0.0.1', durationMs: expect.any(Number), time: expect.any(String) };
+
+  it('is JSON lines on stderr, each with its level, time and message', () => {
+    const text = b.stderr().trimEnd().split('\n');
+    expect(text.length).toBeGreaterThan(3);
+    for (const l of text) expect(JSON.parse(l), l).toMatchObject({ level: expect.stringMatching(/^(debug|info|warn|error)$/), time: expect.any(String), msg: expect.any(String) });
+  });
+
+  it('has one line at info for each failed request, and one at debug for each other one', async () => {
+    const grpcNotFound = (l: LogLine) => l.protocol === 'grpc' && l.status === 'NOT_FOUND';
+    const okCalls = (l: LogLine) => l.namespace === 'opsext' && l.method === 'Ok';
+    const [notFoundBefore, okBefore] = [lines(grpcNotFound).length, lines(okCalls).length];
+    expect((await call(b.port, '/logged-nowhere/Get/')).status).toBe(401);
+    await expect(client.get('logged-not-there')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    expect((await call(b.port, '/opsext/Ok/')).text).toBe('ok');
+    expect((await client.execute('opsext', 'Ok')).body).toBe('ok');
+    await waitFor(() => lines(okCalls).length === okBefore + 2, 10_000, 20, 'the successful calls logged');
+
+    expect(lines((l) => l.namespace === 'logged-nowhere')).toEqual([
+      { ...request, level: 'info', msg: 'request failed', pid: b.proc.pid, protocol: 'legacy', namespace: 'logged-nowhere', method: 'Get', status: 401, reason: 'Unauthorized package' },
+    ]);
+    const notFound = lines(grpcNotFound).slice(notFoundBefore);
+    expect(notFound).toEqual([expect.objectContaining({ ...request, level: 'info', msg: 'request failed', namespace: 'services', method: 'Get', reason: expect.stringContaining('logged-not-there') })]);
+    const ok = lines(okCalls).slice(okBefore);
+    expect(ok).toEqual([
+      expect.objectContaining({ ...request, level: 'debug', msg: 'request', protocol: 'legacy', status: 200 }),
+      expect.objectContaining({ ...request, level: 'debug', msg: 'request', protocol: 'grpc', status: 'OK' }),
+    ]);
+    // An extension's answer of 400 or more is a failed call, though gRPC carries it with status OK.
+    expect((await call(b.port, '/opsext/NotHere/')).status).toBe(404);
+    expect((await client.execute('opsext', 'NotHere')).status).toBe(404);
+    await waitFor(() => lines((l) => l.method === 'NotHere').length === 2, 10_000, 20, 'the 404 answers logged');
+    expect(lines((l) => l.method === 'NotHere')).toEqual([
+      expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'legacy', status: 404, reason: 'No such thïng' }),
+      expect.objectContaining({ ...request, level: 'info', msg: 'request failed', protocol: 'grpc', status: 'OK', answer: 404 }),
+    ]);
+  });
+
+  it('has what an extension threw, with its stack in the extension file, at error, and the failed request at info', async () => {
+    expect((await call(b.port, '/opsext/Boom/')).reason).toBe('kaput');
+    await waitFor(() => lines((l) => l.method === 'Boom').length >= 2, 10_000, 20, 'the failed call logged');
+    expect(lines((l) => l.msg === 'extension call failed' && l.method === 'Boom')).toEqual([
+      expect.objectContaining({ ...request, level: 'error', namespace: 'opsext', error: 'kaput', stack: expect.stringMatching(/^Error: kaput\n\s+at Boom \(.*opsext\.mjs:\d+/) }),
+    ]);
+    expect(lines((l) => l.msg === 'request failed' && l.method === 'Boom')).toEqual([
+      expect.objectContaining({ ...request, level: 'info', protocol: 'legacy', namespace: 'opsext', status: 500, reason: 'kaput' }),
+    ]);
+  });
+
+  it('never holds a key a client sent, even at debug', async () => {
+    const KEY = 'client-key-5d1e8b';
+    const seen = (l: LogLine) => l.msg === 'query seen';
+    const before = lines(seen).length;
+    // In the query, a form body, a bearer token and gRPC metadata, and in what an extension logs of its query.
+    await call(b.port, `/opsext/LogsQuery/?${qs({ access_key: KEY, key: KEY })}`, { headers: bearer(KEY) });
+    await call(b.port, '/opsext/LogsQuery/', { body: qs({ access_key: KEY }), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    await client.execute('opsext', 'LogsQuery', { params: { access_key: KEY } }, { accessKey: KEY });
+    expect((await call(b.port, `/logged-keyed/Get/?${qs({ access_key: KEY })}`, { headers: bearer(KEY) })).status).toBe(401);
+    await waitFor(() => lines(seen).length === before + 3 && lines((l) => l.namespace === 'logged-keyed').length === 1, 10_000, 20, 'the calls logged');
+    expect(lines(seen).slice(before).map((l) => l.qs)).toEqual([
+      { access_key: '[redacted]', key: '[redacted]' },
+      { access_key: '[redacted]' },
+      { access_key: '[redacted]' },
+    ]);
+    expect(b.stderr()).not.toContain(KEY);
+    expect(b.stdout()).not.toContain(KEY);
   });
 });
 

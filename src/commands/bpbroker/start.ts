@@ -2,6 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { brokerFailure, userMessage } from '../../cli/fatal.js';
 import { createLogger, type LogLevel } from '../../log/Logger.js';
+import { RecentErrors } from '../../log/RecentErrors.js';
 import { BrokerServer } from '../../server/BrokerServer.js';
 
 export default class Start extends Command {
@@ -28,12 +29,22 @@ export default class Start extends Command {
       summary: 'Development mode (implied by --watch): a failed extension call answers its stack too.',
       description: 'The stack goes in the error body ("stack") and in the gRPC trailer bpbroker-stack. Never use it in production.',
     }),
-    'log-level': Flags.string({ summary: 'Least severe log level shown.', options: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' }),
+    'log-level': Flags.string({
+      summary: 'Least severe log level written.',
+      description:
+        'The log is JSON lines on stderr (pretty-printed when stderr is a terminal). error: failures of the broker; ' +
+        'warn: also what it recovered from; info: also start, stop, extension loads and one line per failed request; ' +
+        'debug: also one line per request. Access keys and the admin key are never written.',
+      options: ['debug', 'info', 'warn', 'error', 'silent'],
+      default: 'info',
+    }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Start);
-    const log = createLogger(flags['log-level'] as LogLevel);
+    // The dashboard shows the last warnings and errors, whatever the level of the log itself.
+    const recentErrors = new RecentErrors();
+    const log = createLogger(flags['log-level'] as LogLevel, undefined, { problems: recentErrors });
     const api: Record<string, unknown> = {};
     if (flags.port !== undefined) api.listen_port = flags.port;
     if (flags['listen-ip'] !== undefined) api.listen_ip = flags['listen-ip'];
@@ -47,6 +58,7 @@ export default class Start extends Command {
         watchDirs: flags.watch,
         dev: flags.dev || (flags.watch?.length ?? 0) > 0,
         log,
+        recentErrors,
       });
     } catch (err) {
       return brokerFailure(this, err, home);

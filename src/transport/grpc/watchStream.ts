@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { WatchRequest, WatchResponse } from '../../../generated/bpbroker/v1/registry.js';
 import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
+import type { RequestLog } from '../../log/RequestLog.js';
 import type { RequestRow } from '../../metrics/RequestStats.js';
 import type { Watcher } from '../../registry/Watchers.js';
 import { callContext } from './callContext.js';
@@ -18,28 +19,38 @@ export const PROGRESS_MS = 10_000;
  * nothing changed for PROGRESS_MS. The watcher reads from the history only when the last message has been
  * taken by the connection, so a client that reads slowly holds one message in the broker, not a backlog.
  */
-export function watchStream(broker: Broker, log: Logger, row?: RequestRow): grpc.handleServerStreamingCall<WatchRequest, WatchResponse> {
+export function watchStream(broker: Broker, log: Logger, requests: RequestLog, row?: RequestRow): grpc.handleServerStreamingCall<WatchRequest, WatchResponse> {
   return (call) => {
     const started = performance.now();
-    /** A watch is counted once, when it ends: refused, failed, or ended by its client (CANCELLED). */
-    const count = (code: number | undefined): void => row?.record(STATUS_NAMES[code ?? 0] ?? 'UNKNOWN', (performance.now() - started) / 1000);
+    const ctx = callContext(call);
+    /**
+     * A watch is counted and logged once, when it ends: refused, failed, or ended by its client (CANCELLED,
+     * its normal end, so not a failure).
+     */
+    const count = (code: number | undefined, details?: string): void => {
+      const ms = performance.now() - started;
+      const status = STATUS_NAMES[code ?? 0] ?? 'UNKNOWN';
+      row?.record(status, ms / 1000);
+      const failed = code !== grpc.status.OK && code !== grpc.status.CANCELLED;
+      if (requests.wants(failed)) requests.write(failed, { protocol: 'grpc', namespace: 'services', method: 'Watch', status, caller: ctx.clientIp, durationMs: ms, reason: details });
+    };
     let watcher: Watcher;
     try {
       const { name, prefix, afterRevision } = call.request;
-      watcher = broker.watch(callContext(call), { name, prefix, after: afterRevision });
+      watcher = broker.watch(ctx, { name, prefix, after: afterRevision });
     } catch (err) {
       const status = toServiceError(err, log, 'RegistryService/Watch');
       call.emit('error', status);
-      count(status.code);
+      count(status.code, status.details);
       return;
     }
     let done = false;
-    let failed: number | undefined;
+    let failed: Partial<grpc.StatusObject> | undefined;
     const stop = (): void => {
       if (done) return;
       done = true;
       watcher.close();
-      count(failed ?? grpc.status.CANCELLED);
+      count(failed?.code ?? grpc.status.CANCELLED, failed?.details);
     };
     call.once('cancelled', stop);
     call.once('close', stop);
@@ -54,9 +65,8 @@ export function watchStream(broker: Broker, log: Logger, row?: RequestRow): grpc
         }
       } catch (err) {
         if (!done) {
-          const status = toServiceError(err, log, 'RegistryService/Watch');
-          failed = status.code;
-          call.emit('error', status);
+          failed = toServiceError(err, log, 'RegistryService/Watch');
+          call.emit('error', failed);
         }
       } finally {
         stop();

@@ -2,10 +2,12 @@ import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerRe
 import type { Socket } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Broker } from '../../core/Broker.js';
+import { BrokerError } from '../../core/BrokerError.js';
 import { escapeNonAscii, jsonString } from '../../core/json.js';
 import type { DispatchResult } from '../../core/types.js';
 import { normalizeIp } from '../../core/values.js';
 import type { Logger } from '../../log/Logger.js';
+import { RequestLog } from '../../log/RequestLog.js';
 import type { ProtocolStats } from '../../metrics/RequestStats.js';
 import { legacyEntryJson, watchAnswer } from './legacyEntryJson.js';
 import { legacyErrorReply } from './legacyErrors.js';
@@ -40,21 +42,22 @@ const UNDERSCORE = 0x5f;
  * Node's own socket writes: it cost three quarters of a Get (docs/performance.md).
  */
 export function createLegacyApp(broker: Broker, opts: LegacyApiOptions): RequestListener {
-  const app = createExpressApp(broker, opts);
+  const requests = new RequestLog(opts.log);
+  const app = createExpressApp(broker, opts, requests);
   return (req, res) => {
-    if (METHODS.has(req.method ?? '') && req.url!.charCodeAt(1) !== UNDERSCORE) void handle(broker, opts, req, res);
+    if (METHODS.has(req.method ?? '') && req.url!.charCodeAt(1) !== UNDERSCORE) void handle(broker, opts, requests, req, res);
     else app(req, res);
   };
 }
 
-function createExpressApp(broker: Broker, opts: LegacyApiOptions): Express {
+function createExpressApp(broker: Broker, opts: LegacyApiOptions, requests: RequestLog): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', false);
   if (opts.operations) app.use(operationsRouter({ ...opts.operations, log: opts.log }));
   app.use((req: Request, res: Response) => {
-    void handle(broker, opts, req, res);
+    void handle(broker, opts, requests, req, res);
   });
   // Express only reaches this for errors thrown before our handler (it never throws itself).
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -64,7 +67,7 @@ function createExpressApp(broker: Broker, opts: LegacyApiOptions): Express {
   return app;
 }
 
-async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(broker: Broker, opts: LegacyApiOptions, requests: RequestLog, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   let namespace = '';
   let method = '';
@@ -87,11 +90,20 @@ async function handle(broker: Broker, opts: LegacyApiOptions, req: IncomingMessa
     const result = await broker.dispatch(ctx, namespace, method, params, signal);
     writeResult(res, result);
   } catch (err) {
-    const reply = legacyErrorReply(err, opts.log);
+    // A failure the broker did not expect is logged with the call it broke.
+    const log = BrokerError.isUnexpected(err) ? opts.log.child({ protocol: 'legacy', namespace, method, caller: clientIpOf(req.socket) }) : opts.log;
+    const reply = legacyErrorReply(err, log);
     if (reply.status === 413) res.setHeader('Connection', 'close'); // the rest of the body is not read
     sendFailure(res, reply.status, reply.message, reply.revision, undefined, reply.stack);
   } finally {
-    opts.stats?.record(namespace, method, res.statusCode, (performance.now() - started) / 1000);
+    const ms = performance.now() - started;
+    opts.stats?.record(namespace, method, res.statusCode, ms / 1000);
+    const failed = res.statusCode >= 400;
+    if (requests.wants(failed)) {
+      const line = { protocol: 'legacy', namespace, method, status: res.statusCode, caller: clientIpOf(req.socket), durationMs: ms } as const;
+      // The reason phrase went out as the UTF-8 bytes of the message, read back here as text.
+      requests.write(failed, failed ? { ...line, reason: Buffer.from(res.statusMessage, 'latin1').toString('utf8') } : line);
+    }
   }
 }
 
