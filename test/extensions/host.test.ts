@@ -185,7 +185,13 @@ export async function Wait(rh) {
     expect(JSON.parse((await b.call('typed', 'Add', { a: '2', b: '3' })).body)).toEqual({ n: 5, who: '127.0.0.1' });
     // The logged stack names the author's file and line (4), not the bundle's.
     expect(await outcome(b.call('typed', 'Fail'))).toEqual({ code: 'INTERNAL', message: 'typed failure' });
-    expect(b.logs.join('')).toMatch(new RegExp(`extension call failed.*${join(b.lib, 'typed.ts').replace(/[.]/g, '\\.')}:4:\\d+`));
+    const failed = b.logs
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; stack?: string })
+      .find((l) => l.msg === 'extension call failed');
+    expect(failed?.stack).toMatch(new RegExp(`${join(b.lib, 'typed.ts').replace(/[.]/g, '\\.')}:4:\\d+`));
     expect((await b.call('legacy', 'Platform')).body).toBe('string');
     expect((await b.call('pkg', 'Twice', { data: '21' })).body).toBe('42');
   });
