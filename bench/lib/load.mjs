@@ -31,14 +31,15 @@ export async function httpsLoad({ url, method = 'GET', connections, durationMs }
 const protoOptions = { keepCase: false, longs: Number, defaults: false, oneofs: true };
 
 function loadService(file, service) {
-  const def = loadSync(file, protoOptions);
+  // etcd's own protos (proto/etcd, shared with the etcd store) import each other from the proto/ root.
+  const def = loadSync(file, { ...protoOptions, includeDirs: [join(ROOT, 'proto')] });
   return grpc.loadPackageDefinition(def)[service.split('.')[0]][service.split('.')[1]];
 }
 
 /** gRPC clients of one service, `channels` separate connections; calls go round-robin over them. */
 export function grpcClients(target, which, { channels = 1, tls = true } = {}) {
   const [file, service] =
-    which === 'etcd' ? [join(ROOT, 'bench/etcd-kv.proto'), 'etcdserverpb.KV'] : [join(ROOT, 'proto/bpbroker/v1/registry.proto'), 'bpbroker.v1.RegistryService'];
+    which === 'etcd' ? ['etcd/etcdserverpb/rpc.proto', 'etcdserverpb.KV'] : [join(ROOT, 'proto/bpbroker/v1/registry.proto'), 'bpbroker.v1.RegistryService'];
   const Ctor = which === 'etcd' ? loadService(file, service) : loadBroker(file);
   const creds = tls
     ? grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined })
