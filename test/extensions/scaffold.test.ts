@@ -34,6 +34,11 @@ describe('bpbroker extension new', () => {
     const t = await npmTest(dir);
     expect(t.out).toMatch(/# pass 3\n# fail 0/);
     expect(t.code).toBe(0);
+    // Deployed as the walkthrough says: it loads from lib/, where node_modules/bpbroker is not.
+    const lib = join(work, 'lib');
+    const inst = await runCli(BPBROKER, ['install-extension', '--script', join(dir, 'inventory.ts'), '--lib', lib, '--home', join(work, 'home')]);
+    expect(inst.stdout).toContain('Methods: inventory.Add, inventory.List');
+    expect(inst.code).toBe(0);
     // The tsconfig resolves bpbroker/extension: a wrong type is reported, the generated code has none.
     const tsc = join(ROOT, 'node_modules/.bin/tsc');
     await run(tsc, ['-p', dir]);
