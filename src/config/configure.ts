@@ -10,9 +10,10 @@ import { ConfigError } from './ConfigError.js';
 import { parseConfigText, readConfigFile } from './ConfigFile.js';
 import { ConfigWriter } from './ConfigWriter.js';
 import { loadConfig } from './loadConfig.js';
-import { acquireLock, type HeldLock } from './lockFile.js';
+import { acquireLock, type HeldLock, LockHeldError } from './lockFile.js';
 import { additiveMerge } from './merge.js';
 import { setOwn } from './ownKeys.js';
+import { configureRunning } from './runningBroker.js';
 import { configPathFrom, journalDirFor } from './paths.js';
 import { type Sections, validateConfig } from './schema.js';
 
@@ -20,6 +21,8 @@ export interface ConfigureResult {
   path: string;
   applied: string[];
   untouched: string[];
+  /** The pid of the running broker that applied the change (and saved it), when one held the file. */
+  runningBroker?: number;
 }
 
 /** What to import: a file (read a value at a time: it may be an old broker's whole registry) or a short text. */
@@ -41,13 +44,22 @@ export interface ConfigureOptions {
  * registry entries stay as they are (an existing entry only gains the members it lacks). The journal of a broker
  * that stopped without folding it is folded in, so nothing acknowledged is lost. The file's lock is held
  * throughout (taken before the file is read), so no broker or other configure starts or stops halfway through.
- * The result replaces the file in one atomic step: an interrupted configure changes nothing.
+ * The result replaces the file in one atomic step: an interrupted configure changes nothing. While a broker
+ * runs with the file, settings (no registry entries) are handed to it instead, and it applies them the same way.
  */
 export async function configure(opts: ConfigureOptions): Promise<ConfigureResult> {
   const path = configPathFrom(opts.home, opts.configPath);
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (opts.heldLock?.configPath === path) return configureLocked(opts);
-  const lock = await acquireLock(path, 'configure');
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(path, 'configure');
+  } catch (err) {
+    // A running broker takes settings itself (runningBroker.ts); a restore or another configure is waited out.
+    if (!(err instanceof LockHeldError) || (err.holder.purpose !== undefined && err.holder.purpose !== 'broker')) throw err;
+    const change = await configureRunning(opts.home, opts.configPath, path, err.holder, opts.input, opts.inputName);
+    return { path, ...change, runningBroker: err.holder.pid };
+  }
   try {
     return await configureLocked(opts);
   } finally {

@@ -60,6 +60,14 @@ export class Broker {
   }
 
   /**
+   * Settings changed while running (`bpbroker configure` handed to this broker): access keys, time limits and
+   * enabled namespaces are read from here on every call, so the next call sees them.
+   */
+  replaceSettings(sections: BrokerConfig): void {
+    this.sections = sections;
+  }
+
+  /**
    * Callable namespaces: `services`, `ping`, and enabled extensions (a config section naming a loaded extension,
    * or, in development, one served from a `--watch` folder).
    */

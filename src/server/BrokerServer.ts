@@ -10,6 +10,7 @@ import { configPathFrom, historyDirFor, journalDirFor, libDir } from '../config/
 import type { Logger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
+import { LiveSettings } from './LiveSettings.js';
 import { startBackups } from '../registry/backups.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
@@ -117,7 +118,9 @@ export class BrokerServer {
         onJournalBatch: (seconds) => metrics.journalFsync.observe(seconds),
       });
       cleanups.push(() => registry.close());
-      const snapshotter = new Snapshotter(loaded.path, registry, () => loaded.fileSections, log, { fileRevision: loaded.upToDate ? loaded.revision : undefined });
+      // The file's sections as this run last changed them (`bpbroker configure` while running: LiveSettings).
+      let fileSections = (): Sections => loaded.fileSections;
+      const snapshotter = new Snapshotter(loaded.path, registry, () => fileSections(), log, { fileRevision: loaded.upToDate ? loaded.revision : undefined });
       registry.startLeases(loaded.lapsed);
       registry.onChange = () => snapshotter.schedule();
       snapshotter.onDuration = (seconds) => metrics.snapshot.observe(seconds);
@@ -126,6 +129,8 @@ export class BrokerServer {
       if (!loaded.upToDate || registry.revision !== loaded.revision) await snapshotter.writeNow();
 
       const broker = new Broker(registry, loaded.sections, api);
+      const live = new LiveSettings(loaded.fileSections, opts.overrides, broker, () => snapshotter.writeNow(), log);
+      fileSections = () => live.fileSections;
       knownCall = (namespace, method) => broker.isKnownCall(namespace, method);
       const worker = workerSettings(loaded.sections, dirname(loaded.path));
       if (opts.dev) log.warn('development mode: failed extension calls answer their stack to the caller (never use it in production)');
@@ -164,6 +169,7 @@ export class BrokerServer {
           metrics,
           notReady: () => broker.notReady(),
           adminKey: api.adminKey,
+          reconfigure: (input, inputName) => live.apply(input, inputName),
           dashboard: { broker, overview: () => overview, extensions: () => extensions.list(), recentErrors: () => recentErrors.list() },
         },
       });

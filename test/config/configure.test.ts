@@ -66,15 +66,53 @@ describe('bpbroker configure', () => {
     }
   });
 
-  it('refuses while a broker runs with the same file', async () => {
+  it('hands settings to a running broker, which uses them on the next call and saves them; entries and bad values are refused', async () => {
     const home = tempDir();
+    mkdirSync(join(home, 'lib'));
+    writeFileSync(
+      join(home, 'lib', 'newns.mjs'),
+      'export function Hi(rh) { rh.data = { hi: 1 }; }\nexport async function Slow(rh) { await new Promise((r) => setTimeout(r, 1500)); rh.data = { slow: 1 }; }\n',
+    );
     const b = await startBroker({ home });
+    const configure = (input: string) => runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input });
     try {
-      const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"x": {}}' });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/Fatal error: A broker \(pid \d+\) is running/);
+      expect((await call(b.port, '/newns/Hi')).text).toContain('Unauthorized package'); // not enabled yet
+
+      const enabled = await configure('{"newns": {"_access_key": "k"}}');
+      expect(enabled.stderr).toBe('');
+      expect(enabled.code).toBe(0);
+      expect(enabled.stdout).toMatch(/^Applied \(1\): newns$/m);
+      expect(enabled.stdout).toMatch(/running broker \(pid \d+\) applied it/);
+      expect((await call(b.port, `/newns/Hi?${qs({ access_key: 'k' })}`)).json).toEqual({ hi: 1 });
+      const noKey = await call(b.port, '/newns/Hi');
+      expect(noKey.status).not.toBe(200);
+      expect(noKey.text).toContain('Incorrect access key');
+
+      expect((await call(b.port, `/newns/Slow?${qs({ access_key: 'k' })}`)).json).toEqual({ slow: 1 }); // 30 s by default
+      expect((await configure('{"newns": {"_timeout_secs": 0.5}}')).code).toBe(0);
+      expect((await call(b.port, `/newns/Slow?${qs({ access_key: 'k' })}`)).status).toBe(504);
+      expect(readConfig(home).newns).toEqual({ _access_key: 'k', _timeout_secs: 0.5 }); // saved by the broker
+
+      const before = readFileSync(configFile(home));
+      const entries = await configure('{"other": {}, "services": {"web": {"ip": "10.0.0.1"}}}');
+      expect(entries.code).toBe(1);
+      expect(entries.stderr).toMatch(/^Fatal error: A broker \(pid \d+\) is running .* holds registry entries \(services\.web\)/);
+      const bad = await configure('{"other": {"_timeout_secs": "soon"}}');
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('Fatal error: standard input: other._timeout_secs: expected a number above 0, got "soon"');
+      const atStart = await configure('{"other": {}, "api": {"listen_prot": 1}}');
+      expect(atStart.code).toBe(1);
+      expect(atStart.stderr).toMatch(/only at its start: api\.listen_prot\. Nothing was applied/);
+      expect(readFileSync(configFile(home)).equals(before)).toBe(true);
+      expect((await call(b.port, '/other/Hi')).text).toContain('Unauthorized package');
     } finally {
       await b.stop();
+    }
+    try {
+      const file = readConfig(home);
+      expect(file.newns).toEqual({ _access_key: 'k', _timeout_secs: 0.5 });
+      expect(file.other).toBeUndefined();
+    } finally {
       removeDir(home);
     }
   });

@@ -66,7 +66,8 @@ describe('a symlinked --config', () => {
 
       const b = await startBroker({ home: env.BPBROKER_HOME, args: ['--config', viaLink] });
       try {
-        const refused = await runCli(BPBROKER, ['--config', real, 'configure'], { env, input: '{"extra": {"_access_key": ""}}' });
+        // A registry entry: a running broker takes settings only, so this one is refused, naming the real file.
+        const refused = await runCli(BPBROKER, ['--config', real, 'configure'], { env, input: '{"services": {"extra": {"a": 1}}}' });
         expect(refused.code).toBe(1);
         expect(refused.stderr).toContain(`A broker (pid ${b.proc.pid}) is running with ${real}`);
         expect((await call(b.port, `/services/Register/?${qs({ name: 'x', data: '{}' })}`)).json.success).toBe(true);

@@ -13,7 +13,8 @@ export default class Configure extends Command {
   static override description =
     'Only values the file does not have yet are applied; existing values and registry entries stay untouched, ' +
     'so it is safe to run many times. Reads JSON from --config-file or standard input. ' +
-    'Refused while a broker runs with the same file: stop the service, configure, start it.';
+    'While a broker runs with the same file, settings are handed to it and take effect on its next call; settings it ' +
+    'reads only at start (api, grpc, worker...) and registry entries are refused then: stop the service, configure, start it.';
   static override examples = [
     '<%= config.bin %> <%= command.id %> --config-file ossec.json',
     `<%= config.bin %> <%= command.id %> <<HERE\n{"services": {"_access_key": "secret"}}\nHERE`,
@@ -46,6 +47,7 @@ export default class Configure extends Command {
         return;
       }
       this.log(`Configuration saved to ${result.path}`);
+      if (result.runningBroker !== undefined) this.log(`The running broker (pid ${result.runningBroker}) applied it: it takes effect on the next call.`);
       this.log(result.applied.length ? `Applied (${result.applied.length}): ${result.applied.join(', ')}` : 'Applied: nothing new');
       if (result.untouched.length) this.log(`Left untouched, already set (${result.untouched.length}): ${result.untouched.join(', ')}`);
     } catch (err) {
