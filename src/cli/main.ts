@@ -38,5 +38,9 @@ function oneLine(message: string): string {
     .filter((l) => l !== '' && !/^The following errors? occurred:$/.test(l));
   const help = lines.findIndex((l) => /^See more help with --help$/.test(l));
   if (help >= 0) lines.splice(help, 1);
-  return lines.join(': ') + (help >= 0 ? ' (see --help)' : '');
+  // `Missing 1 required arg:` is followed by `name  Its description`: read as `...arg: name (Its description)`.
+  const joined = lines
+    .map((l, i) => (i > 0 && lines[i - 1]!.endsWith(':') ? l.replace(/^(\S+)\s{2,}(.+)$/, '$1 ($2)') : l))
+    .reduce((text, l) => (text === '' ? l : `${text}${text.endsWith(':') ? ' ' : ': '}${l}`), '');
+  return joined + (help >= 0 ? ' (see --help)' : '');
 }
