@@ -1,39 +1,35 @@
-import type { Progress } from '../core/progress.js';
+import { noProgress, type Progress } from '../core/progress.js';
 
-/** A terminal: the bar is redrawn this often at most, once the operation has lasted QUIET_TTY_MS. */
+/** The bar is redrawn this often at most, once the operation has lasted QUIET_MS: quick ones print nothing. */
 const TICK_MS = 100;
-const QUIET_TTY_MS = 500;
-/** A log or a pipe: nothing for quick operations, then a line at most this often. */
-const QUIET_LINE_MS = 2_000;
-const LINE_MS = 5_000;
+const QUIET_MS = 500;
 
 /**
- * Progress on standard error: a bar redrawn in place at a terminal; elsewhere (a service log, a script's output)
- * a line every few seconds. Quick operations print nothing, so their output stays what it always was.
+ * Progress on standard error, as a bar redrawn in place, when it is a terminal. Elsewhere (a service log, a
+ * script capturing the output) nothing is printed, as git and npm do: the output stays what it always was.
  */
 export function progressBar(out: NodeJS.WriteStream = process.stderr): Progress {
-  const tty = out.isTTY === true;
+  if (out.isTTY !== true) return noProgress;
   const started = Date.now();
   let label = '';
   let total: number | undefined;
   let done = 0;
   let last = 0;
-  let drawn = false; // a bar is on the current terminal line
+  let drawn = false; // a bar is on the current line
   let wrote = false;
   const text = (): string => {
     if (total === undefined || total <= 0) return done > 0 ? `${label}: ${bytes(done)}` : `${label}...`;
     const pct = Math.min(100, Math.floor((done / total) * 100));
-    if (!tty) return `${label}: ${pct}% (${bytes(done)} of ${bytes(total)})`;
     const width = 24;
     const full = Math.round((pct / 100) * width);
     return `${label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${pct}% ${bytes(done)} of ${bytes(total)}`;
   };
   const draw = (force = false): void => {
     const now = Date.now();
-    if (now - started < (tty ? QUIET_TTY_MS : QUIET_LINE_MS)) return;
-    if (!force && now - last < (tty ? TICK_MS : LINE_MS)) return;
-    out.write(tty ? `\r\x1b[2K${text()}` : `${text()}\n`);
-    drawn = tty;
+    if (now - started < QUIET_MS) return;
+    if (!force && now - last < TICK_MS) return;
+    out.write(`\r\x1b[2K${text()}`);
+    drawn = true;
     wrote = true;
     last = now;
   };

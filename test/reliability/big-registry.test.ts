@@ -5,6 +5,7 @@
  * stops and starts again.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BPBROKER, removeDir, runCli, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
@@ -33,6 +34,21 @@ function writeOldFormat(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A bpbroker command at a terminal: its output (standard output and error, as a terminal shows them) and exit status. */
+function atTerminal(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const proc = spawn('script', ['-qefc', [process.execPath, BPBROKER, ...args].join(' '), '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  return new Promise((resolve, reject) => {
+    proc.once('error', (err) => reject(new Error(`util-linux script (package bsdutils) is needed: ${err.message}`)));
+    proc.once('close', (code) => {
+      proc.stdin.end();
+      resolve({ code, output });
+    });
+  });
 }
 
 /** The first or last bytes of a file (the whole of one is more than a string can hold). */
@@ -94,9 +110,13 @@ describe('a registry of more than 1 GiB', () => {
       mkdirSync(join(home, 'etc'), { recursive: true });
       writeFileSync(config, '{"api": {"max_registry_bytes": 1099511627776}}');
       // An old broker's whole file through configure: read a value at a time, written in the broker's layout.
-      const imported = await runCli(BPBROKER, ['configure', '--config-file', input], { env });
-      expect(imported.stderr).toBe('');
-      expect(imported.code).toBe(0);
+      // At a terminal (a pseudo-terminal from util-linux `script`), so its progress bar is drawn as it reads.
+      const imported = await atTerminal(['configure', '--config-file', input], env);
+      expect(imported.code, imported.output).toBe(0);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape that redraws the bar
+      expect(imported.output).toMatch(/\r\x1b\[2KReading .*old-bpbroker\.json \[#+\.*\] \d+% /);
+      expect(imported.output).toContain('100% 1.');
+      expect(imported.output).toContain('Configuration saved to');
       expect(statSync(config).size).toBeGreaterThan(GiB);
       expect(has(config, 'head', `"${name(0)}": {${numbers(0)},"pad":"xxx`)).toBe(true);
 
