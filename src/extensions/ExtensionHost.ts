@@ -14,6 +14,7 @@ import { PackageWatches } from './packageWatches.js';
 import type { RegistryCall, RegistryValue, WireBatch, WireEntry, WireResponse } from './protocol.js';
 import { extensionCode, extensionWorker } from './runtime.js';
 import { findSource, namespaceOfFile, namespaceProblem, namespacesIn, type ExtensionSource } from './sources.js';
+import { typeCheck } from './typeCheck.js';
 import { WorkerFactory } from './WorkerFactory.js';
 import { WorkerSlot, type CallBounds, type CallMeta } from './WorkerSlot.js';
 
@@ -44,6 +45,8 @@ export interface ExtensionObserver {
   called(namespace: string, method: string, outcome: 'ok' | 'error' | 'timeout'): void;
   /** A version was loaded (`ok`) or failed to load. */
   loaded(namespace: string, ok: boolean): void;
+  /** Development mode: its type check finished (its type errors changed, or not). */
+  checked?(namespace: string): void;
 }
 
 export interface ExtensionInfo {
@@ -64,6 +67,8 @@ export interface ExtensionInfo {
   shadows?: string[];
   /** The namespace's last failure: a load, or a call that threw, crashed, timed out or answered 5xx. */
   lastError?: { message: string; at: string };
+  /** Development mode: type errors found in its files when last saved (`file:line:col: TSnnnn: message`). */
+  typeErrors?: string[];
 }
 
 interface Version {
@@ -92,6 +97,8 @@ interface NamespaceState {
   forced: boolean;
   /** What it hides in later folders (warned once for each change). */
   shadows: string[];
+  /** Development mode: the type errors of its files, as of the last check. */
+  typeErrors: string[];
 }
 
 /**
@@ -155,6 +162,7 @@ export class ExtensionHost implements ExtensionRunner {
         ...(s.lastError ? { lastError: { message: s.lastError.message, at: s.lastError.at.toISOString() } } : {}),
         ...(s.shadows.length > 0 ? { shadows: s.shadows } : {}),
         ...(this.inOpenDir(s.file) ? { watched: true } : {}),
+        ...(s.typeErrors.length > 0 ? { typeErrors: s.typeErrors } : {}),
       }));
   }
 
@@ -217,7 +225,7 @@ export class ExtensionHost implements ExtensionRunner {
     if (this.closed) return Promise.resolve();
     let st = this.states.get(namespace);
     if (!st) {
-      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false, forced: false, shadows: [] };
+      st = { namespace, version: undefined, slot: undefined, file: '', error: undefined, lastError: undefined, reloading: undefined, again: false, forced: false, shadows: [], typeErrors: [] };
       this.states.set(namespace, st);
     }
     const state = st;
@@ -265,6 +273,7 @@ export class ExtensionHost implements ExtensionRunner {
     }
     st.file = source.path;
     this.noteShadows(st, source);
+    this.checkTypes(st, source);
     let bundle: Bundle;
     try {
       bundle = await extensionCode(source);
@@ -295,6 +304,27 @@ export class ExtensionHost implements ExtensionRunner {
     previous?.retire();
     this.opts.observer?.loaded(st.namespace, true);
     log.info(reloaded ? 'extension reloaded' : 'extension loaded', { namespace: st.namespace, file: source.path, methods });
+  }
+
+  /**
+   * Development mode: a saved TypeScript extension in a watched folder is type-checked beside its load (which
+   * goes ahead whatever the checker says), so `rh.status = "ok"` is reported when saved, not when called.
+   */
+  private checkTypes(st: NamespaceState, source: ExtensionSource): void {
+    const root = (this.opts.openDirs ?? []).map((d) => resolve(d)).find((d) => source.path.startsWith(d + sep));
+    if (!this.opts.dev || !root || !/\.[cm]?tsx?$/.test(source.entry)) return;
+    typeCheck(source.entry, root).then(
+      (result) => {
+        if (!result || st.file !== source.path) return;
+        const mine = result.errors.filter((e) => e.file === source.path || e.file.startsWith(source.path + sep));
+        st.typeErrors = mine.map((e) => `${e.file}:${e.line}:${e.column}: ${e.message}`);
+        if (mine.length > 0) {
+          this.opts.log.warn('extension has type errors (it is loaded all the same)', { namespace: st.namespace, project: result.project, errors: st.typeErrors.slice(0, 20) });
+        }
+        this.opts.observer?.checked?.(st.namespace);
+      },
+      (err: unknown) => this.opts.log.warn('type check failed', { namespace: st.namespace, err }),
+    );
   }
 
   /** A namespace found in several folders: the first serves; say so when what it hides changes. */

@@ -155,6 +155,7 @@ export class BrokerServer {
             // `bpbroker status` shows a reload, or why it failed, at once.
             republish();
           },
+          checked: () => republish(),
         },
         log,
       });

@@ -19,6 +19,8 @@ export interface ExtensionStatus {
   file?: string;
   /** Same-named extensions in later folders that it hides. */
   shadows?: string[];
+  /** Development mode: type errors in its files when last saved (it serves all the same). */
+  typeErrors?: string[];
 }
 
 /** The installed extensions as the host lists them, and the enabled namespaces that have none. */
@@ -31,6 +33,7 @@ export function extensionStatuses(installed: readonly ExtensionInfo[], sections:
     state: e.error === undefined ? 'serving' : e.version !== undefined ? 'stale' : 'failed',
     file: e.file,
     ...(e.shadows ? { shadows: e.shadows } : {}),
+    ...(e.typeErrors ? { typeErrors: e.typeErrors } : {}),
   }));
   const known = new Set(installed.map((e) => e.namespace));
   for (const ns of Object.keys(sections)) {
@@ -60,6 +63,7 @@ export function describeExtensions(list: readonly ExtensionStatus[]): string[] {
     }
     if (e.enabled === false && e.state !== 'missing') text += '; not enabled: add its section to the configuration to call it';
     if (e.shadows?.length) text += `; from ${e.file}, hiding ${e.shadows.join(', ')}`;
+    if (e.typeErrors?.length) text += `; ${e.typeErrors.length} type error(s), first: ${e.typeErrors[0]}`;
     return `${e.namespace}: ${text}`;
   });
 }

@@ -43,6 +43,10 @@ describe('extension development loop (start --watch)', () => {
     // A package as a first npm install left it; the test updates it with npm.
     writePackage(join(dev, 'node_modules/fake-pkg'), 'v1');
     writeFileSync(join(dev, 'uses.mjs'), `import { v } from 'fake-pkg';\nexport function V() { return v; }\n`);
+    // A TypeScript project of its own (a tsconfig.json beside it): type-checked when saved; line 2 is a type error.
+    mkdirSync(join(dev, 'typed'));
+    writeFileSync(join(dev, 'typed/tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: [] }, include: ['*.ts'] }));
+    writeFileSync(join(dev, 'typed/index.ts'), `export function Hi(): string {\n  const n: number = 'text';\n  return \`hi \${n}\`;\n}\n`);
     // ghost: enabled, installed nowhere; stray: installed, not enabled; broken: enabled, fails to load; the
     // namespaces of the watched folder are callable without a section (auto).
     const config = { inv: {}, late: {}, ghost: {}, broken: {}, worker: { extension_dirs: [join(home, 'ext')] } };
@@ -105,6 +109,15 @@ describe('extension development loop (start --watch)', () => {
     await waitFor(async () => (await call(broker.port, '/uses/V/')).text === 'v2', 15_000, 50, 'the new package version to serve');
   });
 
+  it('a saved TypeScript extension with a tsconfig.json is type-checked: its errors are logged and in status, and it serves all the same', async () => {
+    expect((await call(broker.port, '/typed/Hi/')).text).toBe('hi text');
+    const where = `${join(dev, 'typed/index.ts')}:2:9: TS2322: Type 'string' is not assignable to type 'number'.`;
+    await waitFor(() => broker.stderr().includes('extension has type errors'), 30_000, 50, 'the type check to report');
+    expect(broker.stderr()).toContain(where);
+    const json = JSON.parse((await runCli(BPBROKER, ['status', '--json'], { env })).stdout);
+    expect(json.extensions.find((e: { namespace: string }) => e.namespace === 'typed')).toMatchObject({ state: 'serving', typeErrors: [where] });
+  });
+
   it('bpbroker status tells them apart, and says when the last good version serves in place of a broken one, and why', async () => {
     writeFileSync(join(dev, 'inv.ts'), `${INV}export const bad = ;\n`);
     await waitFor(() => broker.stderr().includes('extension failed to load; the last good version keeps serving'), 10_000, 20, 'inv.ts to fail to load');
@@ -119,6 +132,7 @@ describe('extension development loop (start --watch)', () => {
     expect(text).toContain('ghost: enabled in the configuration, but not installed');
     expect(text).toContain('stray: serving (X); not enabled: add its section to the configuration to call it');
     expect(text).toContain(`; from ${join(dev, 'inv.ts')}, hiding ${join(lib, 'inv.mjs')}`);
+    expect(text).toContain(`typed: serving (Hi); 1 type error(s), first: ${join(dev, 'typed/index.ts')}:2:9: TS2322`);
     const json = JSON.parse((await runCli(BPBROKER, ['status', '--json'], { env })).stdout);
     expect(json.extensions.find((e: { namespace: string }) => e.namespace === 'inv')).toMatchObject({ state: 'stale', enabled: true, error: expect.stringContaining('inv.ts:8') });
   });
