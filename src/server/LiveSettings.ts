@@ -1,7 +1,7 @@
 import { ConfigError } from '../config/ConfigError.js';
 import { additiveMerge, deepMerge } from '../config/merge.js';
 import { setOwn } from '../config/ownKeys.js';
-import { type BrokerConfig, RESERVED_SECTIONS, type Sections, validateConfig } from '../config/schema.js';
+import { type BrokerConfig, isServicesSetting, RESERVED_SECTIONS, type Sections, validateConfig } from '../config/schema.js';
 import type { Broker } from '../core/Broker.js';
 import type { Logger } from '../log/Logger.js';
 
@@ -52,6 +52,12 @@ export class LiveSettings {
   private async applyNow(input: Sections, inputName: string): Promise<SettingsChange> {
     // As configure: `_registry` describes a file's entries, it is no setting.
     const { _registry: _omit, ...settings } = input;
+    // Registry entries go through the registry API, never into the settings (whoever calls this endpoint).
+    const services = settings.services;
+    const entries = services !== null && typeof services === 'object' ? Object.keys(services).filter((k) => !isServicesSetting(k)) : [];
+    if (entries.length > 0) {
+      throw new ConfigError(`A running broker takes settings only; ${inputName} holds registry entries (${entries.map((k) => `services.${k}`).join(', ')}): register them through its API.`);
+    }
     const { merged, applied, untouched } = additiveMerge({ ...this.file }, settings);
     const atStart = applied.filter(needsRestart);
     if (atStart.length > 0) {

@@ -97,6 +97,13 @@ describe('bpbroker configure', () => {
       const entries = await configure('{"other": {}, "services": {"web": {"ip": "10.0.0.1"}}}');
       expect(entries.code).toBe(1);
       expect(entries.stderr).toMatch(/^Fatal error: A broker \(pid \d+\) is running .* holds registry entries \(services\.web\)/);
+      // The endpoint itself refuses entries, whoever calls it (here a client on loopback, not configure).
+      const direct = await call(b.port, '/_config', {
+        body: JSON.stringify({ input: { services: { web: { ip: '10.0.0.1' } } }, input_name: 'a direct call' }),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      expect(direct.status).toBe(400);
+      expect(direct.text).toContain('a direct call holds registry entries (services.web)');
       const bad = await configure('{"other": {"_timeout_secs": "soon"}}');
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('Fatal error: standard input: other._timeout_secs: expected a number above 0, got "soon"');
