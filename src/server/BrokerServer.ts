@@ -22,7 +22,7 @@ import { createGrpcTransport, type GrpcTransport } from '../transport/grpc/creat
 import { createExtensionHost, type ExtensionHost } from '../extensions/ExtensionHost.js';
 import { BrokerMetrics } from '../metrics/BrokerMetrics.js';
 import { RecentErrors } from '../log/RecentErrors.js';
-import type { BrokerOverview } from '../transport/http/dashboard.js';
+import type { BrokerOverview } from '../core/overview.js';
 import { credentials as grpcServerCredentials } from './grpcCredentials.js';
 import { apiSettings, backupSettings, grpcListenPort, grpcSettings, registrySettings, workerSettings } from './settings.js';
 import { extensionStatuses } from './extensionStatus.js';

@@ -1,16 +1,11 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { atomicWriteFile } from '../registry/atomicWrite.js';
 import { statusPathFor } from '../config/paths.js';
+import type { BrokerOverview } from '../core/overview.js';
 import type { ExtensionStatus } from './extensionStatus.js';
 
 /** What a running broker publishes beside its configuration file, for `bpbroker status`. */
-export interface BrokerStatus {
-  pid: number;
-  startedAt: string;
-  config: string;
-  listenIp: string;
-  port: number;
-  grpcPort: number;
+export interface BrokerStatus extends BrokerOverview {
   entries: number;
   revision: number;
   extensions: ExtensionStatus[];

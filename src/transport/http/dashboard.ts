@@ -7,19 +7,10 @@ import type { CallContext } from '../../core/types.js';
 import { normalizeIp } from '../../core/values.js';
 import type { ExtensionInfo } from '../../extensions/ExtensionHost.js';
 import type { LoggedProblem } from '../../log/RecentErrors.js';
+import type { BrokerOverview } from '../../core/overview.js';
 import type { Logger } from '../../log/Logger.js';
 import { adminRefusal, bearerToken } from './adminAccess.js';
 import { legacyErrorReply } from './legacyErrors.js';
-
-/** What the broker process tells about itself (the dashboard's header). */
-export interface BrokerOverview {
-  pid: number;
-  startedAt: string;
-  config: string;
-  listenIp: string;
-  port: number;
-  grpcPort: number;
-}
 
 export interface DashboardOptions {
   broker: Broker;
