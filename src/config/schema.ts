@@ -59,17 +59,36 @@ const grpc = z
   .prefault({})
   .describe('The gRPC API.');
 
-// The registry's store settings (its backend and the backend's own) belong here too, beside the watch history.
+const etcdFile = (description: string) => text('', `${description} Relative to this file.`);
 const registry = z
   .looseObject(
     {
-      history_revisions: int(1, 2 ** 31, 100000, 'Watch history: events of this many revisions at most; older revisions are compacted.'),
-      history_bytes: int(1024, 2 ** 52, 67108864, 'Watch history: this much entry text at most.'),
+      backend: z
+        .enum(['embedded', 'etcd'], { error: 'expected "embedded" or "etcd"' })
+        .default('embedded')
+        .describe('Where entries live: "embedded" (this file and its journal) or "etcd" (shared by every broker on the same endpoints and prefix).'),
+      history_revisions: int(1, 2 ** 31, 100000, 'Embedded store: watch history of this many revisions at most; older revisions are compacted.'),
+      history_bytes: int(1024, 2 ** 52, 67108864, 'Embedded store: watch history of this much entry text at most.'),
+      etcd_endpoints: z
+        .array(z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }), { error: 'expected a list of URLs' })
+        .min(1, { error: 'expected at least one endpoint' })
+        .default(() => ['https://127.0.0.1:2379'])
+        .describe('etcd client URLs (https://host:port, or http:// for plaintext), tried in order.'),
+      etcd_prefix: z
+        .string({ error: 'expected a string' })
+        .min(1, { error: 'expected a non-empty key prefix' })
+        .default('/bpbroker/')
+        .describe('Every key of the registry in etcd starts with it; brokers on the same endpoints and prefix serve one registry.'),
+      etcd_ca: etcdFile('PEM file of the CA that signed etcd\'s certificate; empty: the system\'s roots.'),
+      etcd_cert: etcdFile('PEM client certificate, when etcd asks for one (--client-cert-auth); empty: none.'),
+      etcd_key: etcdFile('PEM key of etcd_cert.'),
+      etcd_username: text('', 'etcd user, when etcd has authentication enabled; empty: none.'),
+      etcd_password: text('', 'Password of etcd_username. Never logged.'),
     },
     OBJECT,
   )
   .prefault({})
-  .describe('The registry: its watch history, kept across restarts within both limits.');
+  .describe('The registry: its store (embedded or etcd) and the embedded store\'s watch history, kept across restarts within both limits.');
 
 const worker = z
   .looseObject(
