@@ -18,9 +18,11 @@ export interface Store {
 
   /**
    * Entries whose name starts with `prefix`, in name order (UTF-16 code units), after `after` (exclusive): at
-   * most `limit`, and no more than `maxBytes` of names and texts (but always one, when one matches).
+   * most `limit`, and no more than `maxBytes` of names and texts (but always one, when one matches). Names of
+   * the broker's own keyspace (starting with `_`: extensions' stores) are listed only with `reserved`, and
+   * then only they are.
    */
-  list(prefix: string, after: string, limit: number, maxBytes?: number): Promise<ListResult>;
+  list(prefix: string, after: string, limit: number, maxBytes?: number, reserved?: boolean): Promise<ListResult>;
 
   /** Whether an entry exists, answered without a round trip (discovery answers UDP datagrams from it). */
   has(name: string): boolean;
@@ -46,8 +48,8 @@ export interface Store {
   leaseLeft(entry: Entry): Promise<number | undefined>;
 
   /**
-   * The changes after revision `after` (from now when undefined) to entries `filter` selects, in revision
-   * order. A lease that runs out deletes its entry as an `expire` event, never `delete`. Starting before the
+   * The changes after revision `after` (from now when undefined) to entries `filter` selects (a prefix selects
+   * reserved names only with `filter.reserved`, as `list` does), in revision order. A lease that runs out deletes its entry as an `expire` event, never `delete`. Starting before the
    * oldest revision kept throws BrokerError OUT_OF_RANGE with that revision in its message: from `watch` (the
    * embedded store knows at once) or from the first `next` (etcd tells when it sets the watch up).
    */

@@ -119,6 +119,27 @@ export function storeConformance(kind: string, factory: StoreFactory): void {
       }
     });
 
+    it('keeps reserved names (`_store/...`) apart: listed and watched only when asked for, and then only they', async () => {
+      const s = await factory.open();
+      try {
+        const start = s.revision;
+        for (const n of ['A', '_store/ns/k1', '_store/ns/k2', 'a', 'z']) await s.write(n, register({ n }));
+        expect((await s.list('', '', 100)).entries.map((e) => e.name)).toEqual(['A', 'a', 'z']);
+        const pageA = await s.list('', '', 1);
+        expect(pageA.entries.map((e) => e.name)).toEqual(['A']);
+        expect((await s.list('', 'A', 1)).entries.map((e) => e.name)).toEqual(['a']);
+        expect((await s.list('', '', 100, Infinity, true)).entries.map((e) => e.name)).toEqual(['_store/ns/k1', '_store/ns/k2']);
+        expect((await s.list('_store/ns/', '_store/ns/k1', 100, Infinity, true)).entries.map((e) => e.name)).toEqual(['_store/ns/k2']);
+        expect((await s.list('_store/', '', 100)).entries).toEqual([]);
+        const seen = await events(s, { prefix: '' }, start, (es) => es.length >= 3);
+        expect(brief(seen)).toEqual(['put A', 'put a', 'put z']);
+        const hidden = await events(s, { prefix: '_store/ns/', reserved: true }, start, (es) => es.length >= 2);
+        expect(brief(hidden)).toEqual(['put _store/ns/k1', 'put _store/ns/k2']);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('writes: Register refuses an existing entry, Update merges, a CAS mismatch writes nothing', async () => {
       const s = await factory.open();
       try {

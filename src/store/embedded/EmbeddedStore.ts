@@ -17,8 +17,8 @@ export class EmbeddedStore implements Store {
     return this.registry.get(name);
   }
 
-  list(prefix: string, after: string, limit: number, maxBytes?: number): Promise<ListResult> {
-    return this.registry.list(prefix, after, limit, maxBytes);
+  list(prefix: string, after: string, limit: number, maxBytes?: number, reserved = false): Promise<ListResult> {
+    return this.registry.list(prefix, after, limit, maxBytes, reserved);
   }
 
   has(name: string): boolean {

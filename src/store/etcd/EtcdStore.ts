@@ -1,6 +1,6 @@
 import type { KeyValue } from '../../../generated/etcd/mvccpb/kv.js';
 import { BrokerError } from '../../core/BrokerError.js';
-import type { Entry, WatchFilter } from '../../registry/Entry.js';
+import { type Entry, isReservedName, type WatchFilter } from '../../registry/Entry.js';
 import type { ListResult } from '../../registry/Registry.js';
 import type { Mutation, Store, StoreWatch } from '../Store.js';
 import { EtcdClient } from './EtcdClient.js';
@@ -89,30 +89,37 @@ export class EtcdStore implements Store {
     return (await this.read(this.key(name))).entry;
   }
 
-  async list(prefix: string, after: string, limit: number, maxBytes = Infinity): Promise<ListResult> {
-    const start = this.key(prefix);
-    const end = prefixEnd(start);
+  async list(prefix: string, after: string, limit: number, maxBytes = Infinity, reserved = false): Promise<ListResult> {
+    const entries: Entry[] = [];
+    // Reserved names (`_...`) all sort in ['_', '`'): only the empty prefix holds both kinds.
+    if (prefix !== '' && isReservedName(prefix) !== reserved) return { entries, more: false };
+    const start = this.key(prefix === '' && reserved ? '_' : prefix);
+    const end = prefix === '' && reserved ? this.key('`') : prefixEnd(start);
     // The key of the empty name (the delete marker) is skipped; `after` itself is not listed again.
     let from = after > prefix ? keyAfter(this.key(after)) : prefix === '' ? keyAfter(start) : start;
-    const entries: Entry[] = [];
-    if (limit <= 0 || Buffer.compare(from, end) >= 0) return { entries, more: false };
+    if (limit <= 0) return { entries, more: false };
     let bytes = 0;
     let revision = 0;
     for (;;) {
+      if (Buffer.compare(from, end) >= 0) return { entries, more: false };
       const page = await this.call(this.client.range(from, { rangeEnd: end, limit: Math.min(limit - entries.length, LIST_CHUNK), revision }));
       revision = page.revision;
       this.seen(revision);
       for (const kv of page.kvs) {
         const entry = this.entryOf(kv);
+        if (isReservedName(entry.name) !== reserved) {
+          from = this.key('`'); // reached the reserved names: one jump past them all, not a walk through them
+          break;
+        }
         const size = Buffer.byteLength(entry.name) + Buffer.byteLength(entry.json);
         if (entries.length > 0 && bytes + size > maxBytes) return { entries, more: true };
         entries.push(entry);
         bytes += size;
+        from = keyAfter(kv.key);
       }
       const last = page.kvs.at(-1);
-      if (!page.more || !last) return { entries, more: false };
+      if (!last || (!page.more && Buffer.compare(from, keyAfter(last.key)) === 0)) return { entries, more: false };
       if (entries.length >= limit) return { entries, more: true };
-      from = keyAfter(last.key);
     }
   }
 

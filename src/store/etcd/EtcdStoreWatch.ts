@@ -1,6 +1,6 @@
 import { type Event, Event_EventType } from '../../../generated/etcd/mvccpb/kv.js';
 import type { BrokerError } from '../../core/BrokerError.js';
-import type { RegistryEvent, WatchFilter } from '../../registry/Entry.js';
+import { matches, type RegistryEvent, type WatchFilter } from '../../registry/Entry.js';
 import { MAX_BATCH, type WatchBatch } from '../../registry/Watchers.js';
 import type { StoreWatch } from '../Store.js';
 import type { EtcdClient } from './EtcdClient.js';
@@ -41,7 +41,7 @@ export class EtcdStoreWatch implements StoreWatch {
 
   constructor(
     private readonly ctx: WatchContext,
-    filter: WatchFilter,
+    private readonly filter: WatchFilter,
     after: number | undefined,
   ) {
     // From now: from the newest revision this store has seen, so every write it made before is left out and
@@ -110,6 +110,7 @@ export class EtcdStoreWatch implements StoreWatch {
     const kv = e.kv;
     if (!kv || kv.key.length === this.ctx.prefix.length) return undefined; // the delete marker
     const name = nameOf(kv.key.subarray(this.ctx.prefix.length));
+    if (!matches(this.filter, name)) return undefined; // a reserved name under a prefix that does not ask for them
     const revision = kv.modRevision;
     if (e.type === Event_EventType.PUT) return { type: 'put', name, revision, entry: this.ctx.remember(kv) };
     const leased = e.prevKv === undefined || e.prevKv.lease !== '0';
