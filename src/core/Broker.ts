@@ -1,7 +1,7 @@
 import { type BrokerConfig, RESERVED_SECTIONS } from '../config/schema.js';
 import type { Entry, WatchFilter } from '../registry/Entry.js';
-import type { Registry } from '../registry/Registry.js';
-import type { WatchBatch, Watcher } from '../registry/Watchers.js';
+import type { WatchBatch } from '../registry/Watchers.js';
+import type { Store, StoreWatch } from '../store/Store.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson, patchEntry } from './entryJson.js';
@@ -44,7 +44,8 @@ export class Broker {
   readonly store: ExtensionStore;
 
   constructor(
-    readonly registry: Registry,
+    /** Where entries live: the embedded store or etcd (src/store). */
+    readonly registry: Store,
     private sections: BrokerConfig,
     private readonly limits: BrokerLimits,
   ) {
@@ -101,8 +102,8 @@ export class Broker {
    */
   notReady(): string[] {
     const reasons: string[] = [];
-    const storage = this.registry.storageProblem;
-    if (storage !== undefined) reasons.push(`Storage unavailable: ${storage}`);
+    const storage = this.registry.problem;
+    if (storage !== undefined) reasons.push(this.registry.kind === 'etcd' ? storage : `Storage unavailable: ${storage}`);
     const loading = this.extensions?.loading?.() ?? [];
     if (loading.length > 0) reasons.push(`Extensions loading: ${loading.join(', ')}`);
     return reasons;
@@ -180,7 +181,7 @@ export class Broker {
    * A watch of one name or a prefix, from just after `after` (default: the newest revision, so only what
    * changes from now). OUT_OF_RANGE when that revision is compacted. The caller pulls batches and closes it.
    */
-  watch(ctx: CallContext, request: WatchRequest): Watcher {
+  watch(ctx: CallContext, request: WatchRequest): StoreWatch {
     this.authorize(ctx, 'services', 'Watch');
     return this.watchUnchecked(request);
   }
@@ -196,7 +197,8 @@ export class Broker {
     this.authorize(ctx, 'services', 'List');
     const size = Math.min(Math.max(pageSize > 0 ? pageSize : 100, 1), 1000);
     const { entries, more } = await this.registry.list(prefix, after, size, this.limits.maxPageBytes);
-    return { entries: entries.map((e) => this.withLease(e)), nextAfter: more ? entries.at(-1)!.name : '' };
+    // Leased entries' time left: etcd answers each in a round trip, all at once; unleased ones cost nothing.
+    return { entries: await Promise.all(entries.map((e) => this.withLease(e))), nextAfter: more ? entries.at(-1)!.name : '' };
   }
 
   ping(ctx: CallContext, data: string | undefined): PingResult {
@@ -215,7 +217,8 @@ export class Broker {
   }
 
   private pingUnchecked(ctx: CallContext, data: string | undefined): PingResult {
-    return { src: ctx.clientIp, dataJson: parseAnyJson(data) };
+    const problem = this.registry.problem;
+    return { src: ctx.clientIp, dataJson: parseAnyJson(data), ...(problem !== undefined ? { registryProblem: problem } : {}) };
   }
 
   private executeUnchecked(ctx: CallContext, namespace: string, method: string, params: Params): Promise<ExtensionResponse> {
@@ -251,16 +254,15 @@ export class Broker {
 
   private async keepAliveUnchecked(rawName: string | undefined): Promise<EntryResult> {
     const name = this.checkName(rawName);
-    await this.registry.get(name); // a lease given by a write still in flight is renewed once it is durable
-    const kept = this.registry.keepAlive(name);
+    const kept = await this.registry.keepAlive(name);
     if (!kept) throw notFound(name);
     return { entry: kept.entry, ttl: kept.ttl };
   }
 
-  private watchUnchecked(request: WatchRequest): Watcher {
+  private watchUnchecked(request: WatchRequest): StoreWatch {
     const filter: WatchFilter =
       request.name !== undefined && request.name !== '' ? { name: this.checkName(request.name) } : { prefix: checkPrefix(request.prefix) };
-    const after = request.after === undefined || request.after === '' ? this.registry.durableRevisionNow : revisionOf(request.after);
+    const after = request.after === undefined || request.after === '' ? undefined : revisionOf(request.after);
     return this.registry.watch(filter, after);
   }
 
@@ -277,45 +279,40 @@ export class Broker {
     }
   }
 
-  private withLease(entry: Entry): EntryResult {
-    const ttl = entry.ttl ? this.registry.secondsLeft(entry.name) : undefined;
+  private async withLease(entry: Entry): Promise<EntryResult> {
+    const ttl = entry.ttl ? await this.registry.leaseLeft(entry) : undefined;
     return ttl === undefined ? { entry } : { entry, ttl };
   }
 
   private async write(ctx: CallContext, method: WriteMethod, rawName: string | undefined, rawData: string | undefined, opts: WriteOptions): Promise<EntryResult> {
     const name = this.checkName(rawName);
-    // Validate everything before touching the registry: a rejected write changes nothing. From here to the
-    // put there is no await, so no other write can slip between the checks and the write.
+    // Validate everything before touching the registry: a rejected write changes nothing.
     const data = this.checkData(rawData);
     const ifRevision = ifRevisionOf(opts.ifRevision);
     const ttl = ttlOf(opts.ttl);
-    const existing = this.registry.peek(name);
-    checkRevision(name, existing, ifRevision);
-    if (method === 'Register' && existing) throw new BrokerError('ALREADY_EXISTS', `Entry '${name}' already exists`);
-    const ts = nowSeconds();
-    // An Update of an existing entry merges member texts: no value is parsed or re-serialized, so none changes.
-    const base = method === 'Update' ? existing : undefined;
-    const { json, members } = base
-      ? patchEntry(base.json, data.members, ctx.clientIp, ts)
-      : { json: makeEntryJson(data.json, ctx.clientIp, ts), members: data.members.length };
-    checkFits(this.registry, this.limits, name, json, members);
-    // Replace is one journal record that starts a new entry (a new create revision), never delete + register.
-    const { durable } = this.registry.put(name, json, ctx.clientIp, ts, { fresh: method === 'Replace', ttl, ...(base ? { patch: data.json } : {}) });
-    try {
-      return this.withLease(await durable);
-    } catch (err) {
-      throw BrokerError.from(err);
-    }
+    const fresh = method === 'Replace';
+    // The store runs this against the entry as it is, with no other write in between (etcd: again, when
+    // another writer got there first), so it must decide from `existing` alone.
+    const entry = await this.registry.write(name, (existing) => {
+      checkRevision(name, existing, ifRevision);
+      if (method === 'Register' && existing) throw new BrokerError('ALREADY_EXISTS', `Entry '${name}' already exists`);
+      const ts = nowSeconds();
+      // An Update of an existing entry merges member texts: no value is parsed or re-serialized, so none changes.
+      const base = method === 'Update' ? existing : undefined;
+      const { json, members } = base
+        ? patchEntry(base.json, data.members, ctx.clientIp, ts)
+        : { json: makeEntryJson(data.json, ctx.clientIp, ts), members: data.members.length };
+      checkFits(this.registry.budget, this.limits, name, json, members);
+      // Replace starts a new entry (a new create revision) in one write, never delete + register.
+      return { json, ip: ctx.clientIp, ts, fresh, ttl, ...(base ? { patch: data.json } : {}) };
+    });
+    return this.withLease(entry);
   }
 
   private async deleteUnchecked(rawName: string | undefined, opts: Pick<WriteOptions, 'ifRevision'>): Promise<boolean> {
     const name = this.checkName(rawName);
-    checkRevision(name, this.registry.peek(name), ifRevisionOf(opts.ifRevision));
-    try {
-      return await this.registry.delete(name);
-    } catch (err) {
-      throw BrokerError.from(err);
-    }
+    const ifRevision = ifRevisionOf(opts.ifRevision);
+    return this.registry.delete(name, (existing) => checkRevision(name, existing, ifRevision));
   }
 }
 

@@ -1,6 +1,6 @@
 import { STORE_PREFIX } from '../config/schema.js';
 import type { Entry } from '../registry/Entry.js';
-import type { Registry } from '../registry/Registry.js';
+import type { Store } from '../store/Store.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson } from './entryJson.js';
 import { parseJson } from './json.js';
@@ -33,7 +33,7 @@ export interface StorePage {
  */
 export class ExtensionStore {
   constructor(
-    private readonly registry: Registry,
+    private readonly registry: Store,
     private readonly limits: StoreLimits,
   ) {}
 
@@ -48,27 +48,21 @@ export class ExtensionStore {
     const parsed = typeof valueJson === 'string' ? parseJson(valueJson) : { ok: false as const };
     if (!parsed.ok) throw new BrokerError('INVALID_ARGUMENT', 'Store value must be JSON');
     const ifRevision = ifRevisionOf(opts.ifRevision);
-    // No await between the checks and the put: no other write can slip between them.
-    checkRevision(String(key), this.registry.peek(name), ifRevision);
-    const ts = nowSeconds();
-    const json = makeEntryJson(`{"value":${parsed.json}}`, clientIp, ts);
-    checkFits(this.registry, this.limits, name, json, 1);
-    try {
-      return await this.registry.put(name, json, clientIp, ts).durable;
-    } catch (err) {
-      throw BrokerError.from(err);
-    }
+    const body = `{"value":${parsed.json}}`;
+    return this.registry.write(name, (existing) => {
+      checkRevision(String(key), existing, ifRevision);
+      const ts = nowSeconds();
+      const json = makeEntryJson(body, clientIp, ts);
+      checkFits(this.registry.budget, this.limits, name, json, 1);
+      return { json, ip: clientIp, ts };
+    });
   }
 
   /** Removes the key; resolves true when it existed. */
   async delete(namespace: string, key: unknown, opts: { ifRevision?: string | number | undefined } = {}): Promise<boolean> {
     const name = this.nameOf(namespace, key);
-    checkRevision(String(key), this.registry.peek(name), ifRevisionOf(opts.ifRevision));
-    try {
-      return await this.registry.delete(name);
-    } catch (err) {
-      throw BrokerError.from(err);
-    }
+    const ifRevision = ifRevisionOf(opts.ifRevision);
+    return this.registry.delete(name, (existing) => checkRevision(String(key), existing, ifRevision));
   }
 
   /** Keys starting with `prefix`, in key order, after `after` (exclusive), a page at a time (at most 1,000). */

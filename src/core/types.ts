@@ -79,6 +79,8 @@ export interface PingResult {
   src: string;
   /** The echoed value as JSON text, exactly as it was sent (compact). */
   dataJson: string;
+  /** Why the registry cannot be used now (etcd unreachable, storage lost): ping answers all the same. */
+  registryProblem?: string;
 }
 
 /** An entry as a read or write answers it. */

@@ -1,5 +1,5 @@
 import type { Entry } from '../registry/Entry.js';
-import type { Registry } from '../registry/Registry.js';
+import type { RegistryBudget } from '../store/Store.js';
 import { BrokerError } from './BrokerError.js';
 
 /** The limits every write into the registry keeps, whoever writes (the registry API or an extension's store). */
@@ -20,17 +20,21 @@ export function checkRevision(name: string, existing: Entry | undefined, ifRevis
   }
 }
 
-/** The entry `json` of `members` members may be stored under `name`: its size and the registry's budget. */
-export function checkFits(registry: Registry, limits: WriteLimits, name: string, json: string, members: number): void {
+/**
+ * The entry `json` of `members` members may be stored under `name`: its size, and the registry's budget when
+ * the store counts one (etcd enforces its own quota and answers RESOURCE_EXHAUSTED itself).
+ */
+export function checkFits(budget: RegistryBudget | undefined, limits: WriteLimits, name: string, json: string, members: number): void {
   if (members > limits.maxEntryMembers) {
     throw new BrokerError('RESOURCE_EXHAUSTED', `Entry has too many members: at most ${limits.maxEntryMembers}`, { httpStatus: 413 });
   }
   if (Buffer.byteLength(json) > limits.maxEntryBytes) {
     throw new BrokerError('RESOURCE_EXHAUSTED', `Entry too large: at most ${limits.maxEntryBytes} bytes`, { httpStatus: 413 });
   }
-  const total = registry.totalBytesWith(name, json);
+  if (!budget) return;
+  const total = budget.totalBytesWith(name, json);
   // A write that does not grow the registry is let through, so a registry over a lowered budget can shrink.
-  if (total > limits.maxRegistryBytes && total > registry.totalBytes) {
+  if (total > limits.maxRegistryBytes && total > budget.totalBytes) {
     throw new BrokerError('RESOURCE_EXHAUSTED', 'Registry full', { httpStatus: 507 });
   }
 }

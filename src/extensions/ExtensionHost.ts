@@ -480,7 +480,7 @@ export class ExtensionHost implements ExtensionRunner {
         return String(await broker.delete(ctx, name, { ifRevision: option(call.ifRevision) }));
       case 'watch': {
         // Core does not look at a signal that was aborted before the wait: its call has ended, nothing to wait for.
-        if (!watch || watch.signal.aborted) return { events: [], revision: broker.registry.durableRevisionNow };
+        if (!watch || watch.signal.aborted) return { events: [], revision: broker.registry.revision };
         const requested = call.waitSecs === undefined ? MAX_WAIT_SECS * 1000 : waitOf(option(call.waitSecs));
         const request = { name, prefix: text(call.prefix), after: option(call.afterRevision) };
         return wireBatch(await broker.waitForEvents(ctx, request, Math.min(requested, watch.budgetMs), watch.signal));

@@ -7,10 +7,12 @@ const DISK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 /** What the gauges read when scraped: the running broker's parts. */
 export interface MetricSources {
   entries(): number;
-  registryBytes(): number;
+  /** undefined: not counted by this store (etcd bounds its own size). */
+  registryBytes(): number | undefined;
   openConnections(): number;
   watchers(): number;
-  leases(): number;
+  /** undefined: not counted by this store (etcd's leases are shared by every broker). */
+  leases(): number | undefined;
   extensionsLoaded(): number;
   storageAvailable(): boolean;
 }
@@ -47,14 +49,15 @@ export class BrokerMetrics {
     this.extensionErrors = new Counter({ name: 'bpbroker_extension_errors_total', help: 'Extension calls that failed (threw, crashed, timed out or answered 5xx)', labelNames: byCall, registers: [reg] });
     this.extensionTimeouts = new Counter({ name: 'bpbroker_extension_timeouts_total', help: 'Extension calls cut off at their time limit', labelNames: byCall, registers: [reg] });
     this.extensionReloads = new Counter({ name: 'bpbroker_extension_reloads_total', help: 'Extension loads and reloads, by result (ok, failed)', labelNames: ['namespace', 'result'] as const, registers: [reg] });
-    const gauge = (name: string, help: string, read: (s: MetricSources) => number): void => {
+    const gauge = (name: string, help: string, read: (s: MetricSources) => number | undefined): void => {
       const self = this;
       new Gauge({
         name,
         help,
         registers: [reg],
         collect() {
-          if (self.sources) this.set(read(self.sources));
+          const value = self.sources && read(self.sources);
+          if (value !== undefined) this.set(value);
         },
       });
     };
@@ -64,7 +67,7 @@ export class BrokerMetrics {
     gauge('bpbroker_watchers', 'Watches waiting for a change now (long-polls, gRPC streams, extensions)', (s) => s.watchers());
     gauge('bpbroker_leases', 'Entries holding a lease (a TTL)', (s) => s.leases());
     gauge('bpbroker_extensions_loaded', 'Extension namespaces with a loaded version', (s) => s.extensionsLoaded());
-    gauge('bpbroker_storage_available', '1 while the registry files can be written, 0 while writes are refused', (s) => (s.storageAvailable() ? 1 : 0));
+    gauge('bpbroker_storage_available', '1 while the registry can be written (its files, or etcd), 0 while writes are refused', (s) => (s.storageAvailable() ? 1 : 0));
   }
 
   /** The gauges read these from now on. */

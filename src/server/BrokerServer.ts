@@ -10,6 +10,8 @@ import { configPathFrom, historyDirFor, journalDirFor, libDir } from '../config/
 import type { Logger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
 import { Snapshotter } from '../registry/Snapshotter.js';
+import type { Store } from '../store/Store.js';
+import { openStore } from './openStore.js';
 import { LiveSettings } from './LiveSettings.js';
 import { startBackups } from '../registry/backups.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
@@ -47,7 +49,10 @@ interface Parts {
   broker: Broker;
   configPath: string;
   listenIp: string;
+  /** bpbroker.json and its journal: the embedded store's entries, and the settings whatever the backend. */
   registry: Registry;
+  /** Where entries are served from: the embedded registry, or etcd. */
+  store: Store;
   snapshotter: Snapshotter;
   tls: TlsListener;
   http: HttpServer;
@@ -128,7 +133,9 @@ export class BrokerServer {
       // that already holds all of it is not rewritten: with 100,000 entries that write was a quarter of start-up.
       if (!loaded.upToDate || registry.revision !== loaded.revision) await snapshotter.writeNow();
 
-      const broker = new Broker(registry, loaded.sections, api);
+      const store = await openStore(loaded.sections, loaded.path, registry, log);
+      if (store.kind === 'etcd') cleanups.push(() => store.close());
+      const broker = new Broker(store, loaded.sections, api);
       const live = new LiveSettings(loaded.fileSections, opts.overrides, broker, () => snapshotter.writeNow(), log);
       fileSections = () => live.fileSections;
       knownCall = (namespace, method) => broker.isKnownCall(namespace, method);
@@ -169,6 +176,7 @@ export class BrokerServer {
         operations: {
           metrics,
           notReady: () => broker.notReady(),
+          registry: () => ({ backend: store.kind, problem: store.problem }),
           adminKey: api.adminKey,
           reconfigure: (input, inputName) => live.apply(input, inputName),
           dashboard: { broker, overview: () => overview, extensions: () => extensions.list(), recentErrors: () => recentErrors.list() },
@@ -214,17 +222,17 @@ export class BrokerServer {
       overview.port = tls.port;
       overview.grpcPort = grpcPort;
       metrics.attach({
-        entries: () => registry.size,
-        registryBytes: () => registry.totalBytes,
+        entries: () => store.size,
+        registryBytes: () => store.budget?.totalBytes,
         openConnections: () => connections.count,
-        watchers: () => registry.watchersWaiting,
-        leases: () => registry.leaseCount,
+        watchers: () => store.watchersWaiting,
+        leases: () => store.leaseCount,
         extensionsLoaded: () => extensions.list().filter((e) => e.methods.length > 0).length,
-        storageAvailable: () => registry.storageProblem === undefined,
+        storageAvailable: () => store.problem === undefined,
       });
-      log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, entries: registry.size });
+      log.info('broker listening', { address: api.host || '*', port: tls.port, grpcPort, config: loaded.path, registry: store.kind, entries: store.size });
       const backups = startBackups({ configPath: loaded.path, ...backupSettings(loaded.sections), log });
-      const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, snapshotter, tls, http, discovery, grpc, extensions, backups, grpcPort, releaseLock, log });
+      const server = new BrokerServer({ broker, configPath: loaded.path, listenIp: api.host, registry, store, snapshotter, tls, http, discovery, grpc, extensions, backups, grpcPort, releaseLock, log });
       server.publishStatus();
       republish = () => server.publishStatus();
       return server;
@@ -240,7 +248,7 @@ export class BrokerServer {
 
   /** Rewrites the status file `bpbroker status` reads; failures only cost the status display. */
   publishStatus(): void {
-    const { registry, log } = this.parts;
+    const { store, log } = this.parts;
     if (this.stopping) return;
     void writeStatus(this.configPath, {
       pid: process.pid,
@@ -249,8 +257,8 @@ export class BrokerServer {
       listenIp: this.parts.listenIp,
       port: this.port,
       grpcPort: this.grpcPort,
-      entries: registry.size,
-      revision: registry.revision,
+      entries: store.size,
+      revision: store.revision,
       extensions: extensionStatuses(this.parts.extensions.list(), this.parts.broker.settings),
     }).catch((err: unknown) => log.debug('cannot write the status file', { err }));
   }
@@ -264,7 +272,7 @@ export class BrokerServer {
   }
 
   private async doStop(graceMs: number): Promise<void> {
-    const { tls, http, discovery, grpc, extensions, snapshotter, registry, log } = this.parts;
+    const { tls, http, discovery, grpc, extensions, snapshotter, registry, store, log } = this.parts;
     log.info('broker stopping');
     clearInterval(this.statusTimer);
     this.parts.backups.stop();
@@ -281,6 +289,7 @@ export class BrokerServer {
     await extensions.close();
     let saved: unknown;
     await snapshotter.close().catch((err: unknown) => (saved = err ?? new Error('unknown error')));
+    if (store.kind === 'etcd') await store.close();
     await registry.close();
     removeStatus(this.configPath);
     this.parts.releaseLock();

@@ -61,6 +61,14 @@ export interface Store {
   /** Why writes are refused now (storage lost, etcd unreachable); undefined when they are not. */
   readonly problem: string | undefined;
 
+  /** The registry's byte count, when this store keeps one (the embedded store; etcd's own quota bounds etcd). */
+  readonly budget: RegistryBudget | undefined;
+
+  /** Figures for metrics, status and the dashboard; undefined where this store does not count them. */
+  readonly size: number;
+  readonly watchersWaiting: number;
+  readonly leaseCount: number | undefined;
+
   close(): Promise<void>;
 }
 
@@ -87,4 +95,11 @@ export interface StoreWatch {
   next(waitMs: number, limit?: number): Promise<WatchBatch>;
   readonly revision: number;
   close(): void;
+}
+
+/** UTF-8 bytes of all names and entries, which `api.max_registry_bytes` bounds. */
+export interface RegistryBudget {
+  readonly totalBytes: number;
+  /** The total if `name` held `json`. */
+  totalBytesWith(name: string, json: string): number;
 }

@@ -7,6 +7,7 @@ import { ExtensionHost } from '../extensions/ExtensionHost.js';
 import { namespaceOfFile } from '../extensions/sources.js';
 import { createLogger } from '../log/Logger.js';
 import { Registry } from '../registry/Registry.js';
+import { EmbeddedStore } from '../store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../server/settings.js';
 import { legacyAnswer } from '../transport/http/legacyAnswer.js';
 
@@ -77,7 +78,7 @@ export async function loadExtension(file: string, opts: ExtensionKitOptions = {}
   const log = createLogger('debug', (line) => logs.push(line));
   const registry = await Registry.open({ journalDir: join(temp, 'journal'), snapshot: { revision: 0, entries: [] } });
   const sections = { ...defaultSections(), [namespace]: { ...opts.config } };
-  const broker = new Broker(registry, sections, apiSettings(sections));
+  const broker = new Broker(new EmbeddedStore(registry), sections, apiSettings(sections));
   const host = new ExtensionHost({ broker, dirs: [dirname(path)], watch: false, defaultTimeoutMs: opts.timeoutMs ?? 30_000, log });
   const close = async (): Promise<void> => {
     await host.close();

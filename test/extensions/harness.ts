@@ -6,6 +6,7 @@ import { defaultSections } from '../../dist/src/config/schema.js';
 import { createExtensionHost, type ExtensionHost, type ExtensionHostOptions } from '../../dist/src/extensions/ExtensionHost.js';
 import { createLogger } from '../../dist/src/log/Logger.js';
 import { Registry, type RegistryOptions } from '../../dist/src/registry/Registry.js';
+import { EmbeddedStore } from '../../dist/src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../dist/src/server/settings.js';
 import { removeDir, tempDir } from '../helpers/broker.js';
 
@@ -20,6 +21,8 @@ export interface InProcessBroker {
   write(name: string, text: string): void;
   /** Watchers waiting in core now, whoever opened them. */
   watchersWaiting(): number;
+  /** The oldest revision a watch may start after (the embedded store's history). */
+  oldestWatchable(): number;
   close(): Promise<void>;
 }
 
@@ -40,7 +43,7 @@ export async function inProcessBroker(
   for (const [name, text] of Object.entries(files ?? {})) write(name, text);
   const registry = await Registry.open({ journalDir: join(dir, 'journal'), snapshot: { revision: 0, entries: [] }, ...registryOpts });
   const all = { ...defaultSections(), ...sections };
-  const broker = new Broker(registry, all, apiSettings(all));
+  const broker = new Broker(new EmbeddedStore(registry), all, apiSettings(all));
   const logs: string[] = [];
   const host = await createExtensionHost({
     broker,
@@ -66,6 +69,7 @@ export async function inProcessBroker(
     },
     write,
     watchersWaiting: () => registry.watchersWaiting,
+    oldestWatchable: () => registry.oldestWatchable,
     async close() {
       await host.close();
       await registry.close();

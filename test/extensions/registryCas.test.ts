@@ -198,7 +198,7 @@ describe('rh.registry.list and rh.store', () => {
     }
     expect((await run('get', '_store/drv/cfg/a')).err).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'Reserved name _store/drv/cfg/a' });
     // A registry watch of every name does not wake for store writes.
-    const from = b.broker.registry.durableRevisionNow;
+    const from = b.broker.registry.revision;
     await store('put', 'cfg/b', 3);
     const batch = await b.broker.waitForEvents(ctx, { prefix: '', after: from }, 0);
     expect(batch.events).toEqual([]);

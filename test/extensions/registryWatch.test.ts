@@ -74,7 +74,7 @@ describe('rh.registry.watch', () => {
 
   it('from afterRevision: the history at once, in order, for a prefix (delete and expire without data)', async () => {
     b = await inProcessBroker({ 'w.mjs': WATCHER }, { w: {} });
-    const start = b.broker.registry.durableRevisionNow;
+    const start = b.broker.registry.revision;
     await b.broker.register(ctx, 'p/a', '{"n":1}');
     await b.broker.register(ctx, 'other', '{"n":2}');
     await b.broker.update(ctx, 'p/b', '{"n":3}');
@@ -87,7 +87,7 @@ describe('rh.registry.watch', () => {
     ]);
     const revs = r.events.map((e) => e.revision);
     expect(revs).toEqual([...revs].sort((x, y) => x - y));
-    expect(r.revision).toBe(b.broker.registry.durableRevisionNow);
+    expect(r.revision).toBe(b.broker.registry.revision);
     expect(r.events[1]!.data).toMatchObject({ n: 3, last_write_ip: '10.1.2.3' });
     // Continuing from the answer's revision: nothing new, so the wait ends empty.
     expect((await watch({ prefix: 'p/' }, { afterRevision: r.revision, waitSecs: 0 })).events).toEqual([]);
@@ -98,7 +98,7 @@ describe('rh.registry.watch', () => {
     await b.broker.register(ctx, 'elsewhere', '{}');
     const r = await watch({ name: 'quiet' }, { waitSecs: 0.5 });
     expect(r.events).toEqual([]);
-    expect(r.revision).toBe(b.broker.registry.durableRevisionNow);
+    expect(r.revision).toBe(b.broker.registry.revision);
     expect(r.tookMs).toBeGreaterThanOrEqual(450);
     expect(b.watchersWaiting()).toBe(0);
   });
@@ -121,7 +121,7 @@ describe('rh.registry.watch', () => {
     expect((await watch({}, {})).err).toEqual({ code: 'INVALID_ARGUMENT', message: 'Missing name or prefix parameter' });
     expect((await watch({ name: 'x' }, { afterRevision: -1 })).err).toEqual({ code: 'INVALID_ARGUMENT', message: 'Invalid revision' });
     expect((await watch({ name: 'x' }, { waitSecs: 'soon' })).err).toEqual({ code: 'INVALID_ARGUMENT', message: 'Invalid wait' });
-    const oldest = b.broker.registry.oldestWatchable;
+    const oldest = b.oldestWatchable();
     expect((await watch({ name: 'x' }, { afterRevision: 1 })).err).toEqual({
       code: 'OUT_OF_RANGE',
       message: `Revision 1 compacted: oldest available is ${oldest}; read the current state with List and watch from its revision`,

@@ -10,6 +10,7 @@ import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { createLogger, type Logger } from '../../src/log/Logger.js';
 import { Registry } from '../../src/registry/Registry.js';
+import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../src/server/settings.js';
 import { createGrpcTransport, type GrpcTransport } from '../../src/transport/grpc/createGrpcTransport.js';
 
@@ -47,7 +48,7 @@ export async function startHarness(opts: { sections?: ReturnType<typeof defaultS
   const dir = mkdtempSync(join(tmpdir(), 'bpbroker-grpc-'));
   const sections = opts.sections ?? defaultSections();
   const registry = await Registry.open({ journalDir: dir, snapshot: { revision: 0, entries: [] } });
-  const broker = new Broker(registry, sections, apiSettings(sections));
+  const broker = new Broker(new EmbeddedStore(registry), sections, apiSettings(sections));
   const logs: string[] = [];
   const log: Logger = createLogger('debug', (line) => logs.push(line));
   const transport = createGrpcTransport(broker, log, { shutdownGraceMs: 500 });

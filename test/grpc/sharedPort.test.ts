@@ -10,6 +10,7 @@ import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { silentLogger } from '../../src/log/Logger.js';
 import { Registry } from '../../src/registry/Registry.js';
+import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../src/server/settings.js';
 import { createGrpcTransport, type GrpcTransport } from '../../src/transport/grpc/createGrpcTransport.js';
 import { createLegacyApp } from '../../src/transport/http/legacyApi.js';
@@ -45,7 +46,7 @@ describe('one TLS port for the legacy API and gRPC', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bpbroker-shared-'));
     registry = await Registry.open({ journalDir: dir, snapshot: { revision: 0, entries: [] } });
-    const broker = new Broker(registry, defaultSections(), apiSettings(defaultSections()));
+    const broker = new Broker(new EmbeddedStore(registry), defaultSections(), apiSettings(defaultSections()));
     transport = createGrpcTransport(broker, silentLogger, { shutdownGraceMs: 500 });
     http = createHttpServer(createLegacyApp(broker, { maxBodyBytes: 1048576, log: silentLogger }));
     cert = await makeCert();

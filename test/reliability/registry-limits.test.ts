@@ -7,6 +7,7 @@ import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
 import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { Registry } from '../../src/registry/Registry.js';
+import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../src/server/settings.js';
 import { removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';
 import { call, qs } from '../helpers/https.js';
@@ -90,7 +91,7 @@ describe('updates of a wide entry', () => {
     const sections = defaultSections();
     const registry = await Registry.open({ journalDir: dir, snapshot: { revision: 0, entries: [] } });
     try {
-      const broker = new Broker(registry, sections, apiSettings(sections));
+      const broker = new Broker(new EmbeddedStore(registry), sections, apiSettings(sections));
       const ctx = { clientIp: '10.0.0.1' };
       await broker.replace(ctx, 'wide', wide(5000, 'padding-'));
       const before = dirBytes(dir);

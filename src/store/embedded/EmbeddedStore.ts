@@ -1,7 +1,7 @@
 import { BrokerError } from '../../core/BrokerError.js';
 import type { Entry, WatchFilter } from '../../registry/Entry.js';
 import type { ListResult, Registry } from '../../registry/Registry.js';
-import type { Mutation, Store, StoreWatch } from '../Store.js';
+import type { Mutation, RegistryBudget, Store, StoreWatch } from '../Store.js';
 
 /**
  * The Store over an open Registry (journal, snapshots, bpbroker.json). The Registry applies a change to memory
@@ -65,6 +65,22 @@ export class EmbeddedStore implements Store {
 
   get problem(): string | undefined {
     return this.registry.storageProblem;
+  }
+
+  get budget(): RegistryBudget {
+    return this.registry;
+  }
+
+  get size(): number {
+    return this.registry.size;
+  }
+
+  get watchersWaiting(): number {
+    return this.registry.watchersWaiting;
+  }
+
+  get leaseCount(): number {
+    return this.registry.leaseCount;
   }
 
   close(): Promise<void> {

@@ -33,6 +33,10 @@ export class EtcdNames {
     return this.names.has(name);
   }
 
+  get size(): number {
+    return this.names.size;
+  }
+
   /** Starts following; resolves after the first attempt to read the names, whether it worked or not. */
   start(): Promise<void> {
     let first!: () => void;

@@ -38,6 +38,7 @@ export class EtcdStore implements Store {
   private readonly prefix: Buffer;
   private readonly names: EtcdNames;
   private newest = 0;
+  private watches = 0;
   private trouble: string | undefined;
   /** The etcd lease of each leased entry read or written here, for leaseLeft. */
   private readonly leaseOf = new WeakMap<Entry, string>();
@@ -62,6 +63,7 @@ export class EtcdStore implements Store {
         return store.newest;
       },
       remember: (kv) => this.entryOf(kv),
+      opened: (delta) => (this.watches += delta),
     };
   }
 
@@ -79,6 +81,20 @@ export class EtcdStore implements Store {
   get problem(): string | undefined {
     return this.trouble;
   }
+
+  /** etcd bounds its size itself (`--quota-backend-bytes`); a write past it answers RESOURCE_EXHAUSTED. */
+  readonly budget = undefined;
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  get watchersWaiting(): number {
+    return this.watches;
+  }
+
+  /** Leases live in etcd, shared by every broker: not counted here. */
+  readonly leaseCount = undefined;
 
   has(name: string): boolean {
     return this.names.has(name);

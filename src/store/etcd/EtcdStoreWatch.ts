@@ -17,6 +17,8 @@ export interface WatchContext {
   /** The newest revision the store has seen: a watch "from now" starts after it. */
   readonly revision: number;
   remember(entryKv: NonNullable<Event['kv']>): RegistryEvent['entry'];
+  /** Told +1 when a watch opens and -1 when it closes: the store's count of open watches. */
+  opened(delta: 1 | -1): void;
 }
 
 /**
@@ -51,6 +53,7 @@ export class EtcdStoreWatch implements StoreWatch {
     const key = Buffer.concat([ctx.prefix, nameBytes('name' in filter ? filter.name : filter.prefix)]);
     this.watch = ctx.client.watch({ key, prefix: 'prefix' in filter, prevKv: true, startRevision: this.cursor + 1 });
     void this.pump(this.cursor);
+    ctx.opened(1);
   }
 
   get revision(): number {
@@ -82,6 +85,7 @@ export class EtcdStoreWatch implements StoreWatch {
   }
 
   close(): void {
+    if (!this.closed) this.ctx.opened(-1);
     this.closed = true;
     this.watch.cancel();
     this.wake?.();

@@ -91,10 +91,19 @@ export function registryService(broker: Broker, log: Logger, stats?: ProtocolSta
   };
 }
 
+/** Metadata of a Ping answer while the registry cannot be used (etcd unreachable, storage lost): why. */
+export const REGISTRY_PROBLEM_KEY = 'bpbroker-registry-problem';
+
 export function pingService(broker: Broker, log: Logger, stats?: ProtocolStats): PingServiceServer {
   return {
-    ping: unary(log, new RequestLog(log), 'PingService/Ping', fixedRow(stats, 'ping', 'Ping'), fixedName('ping', 'Ping'), (req, ctx) => {
-      const { src, dataJson } = broker.ping(ctx, optional(req.json));
+    ping: unary(log, new RequestLog(log), 'PingService/Ping', fixedRow(stats, 'ping', 'Ping'), fixedName('ping', 'Ping'), (req, ctx, call) => {
+      const { src, dataJson, registryProblem } = broker.ping(ctx, optional(req.json));
+      // The message stays as it was; a registry that cannot be used is told in the answer's metadata.
+      if (registryProblem !== undefined) {
+        const md = new grpc.Metadata();
+        md.set(REGISTRY_PROBLEM_KEY, registryProblem.replace(/[^\x20-\x7e]/g, '?'));
+        call.sendMetadata(md);
+      }
       return { src, json: dataJson };
     }),
   };

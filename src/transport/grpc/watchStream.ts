@@ -5,7 +5,7 @@ import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
 import type { RequestLog } from '../../log/RequestLog.js';
 import type { RequestRow } from '../../metrics/RequestStats.js';
-import type { Watcher } from '../../registry/Watchers.js';
+import type { StoreWatch } from '../../store/Store.js';
 import { callContext } from './callContext.js';
 import { STATUS_NAMES, toServiceError } from './grpcStatus.js';
 import { toEventMessage } from './messages.js';
@@ -34,7 +34,7 @@ export function watchStream(broker: Broker, log: Logger, requests: RequestLog, r
       const failed = code !== grpc.status.OK && code !== grpc.status.CANCELLED;
       if (requests.wants(failed)) requests.write(failed, { protocol: 'grpc', namespace: 'services', method: 'Watch', status, caller: ctx.clientIp, durationMs: ms, reason: details });
     };
-    let watcher: Watcher;
+    let watcher: StoreWatch;
     try {
       const { name, prefix, afterRevision } = call.request;
       watcher = broker.watch(ctx, { name, prefix, after: afterRevision });

@@ -70,7 +70,7 @@ export function dashboardRouter(opts: DashboardOptions): Router {
       uptimeSecs: Math.round((Date.now() - Date.parse(overview.startedAt)) / 1000),
       entries: broker.registry.size,
       revision: broker.registry.revision,
-      registryBytes: broker.registry.totalBytes,
+      registryBytes: broker.registry.budget?.totalBytes,
       notReady: broker.notReady(),
       extensions: opts.extensions(),
       recentErrors: opts.recentErrors(),

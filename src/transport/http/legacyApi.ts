@@ -13,7 +13,7 @@ import { legacyEntryJson, watchAnswer } from './legacyEntryJson.js';
 import { legacyErrorReply } from './legacyErrors.js';
 import { mergeParams, readBody, splitPath } from './legacyParams.js';
 import { operationsRouter, type OperationsOptions } from './operations.js';
-import { isBodiless, sendBodiless, sendFailure, sendReply } from './reply.js';
+import { isBodiless, registryProblemHeader, sendBodiless, sendFailure, sendReply } from './reply.js';
 
 const METHODS = new Set(['GET', 'POST', 'DELETE']);
 const SUCCESS_PREFIX = '{"success":true,"message":"Success","data":';
@@ -157,7 +157,8 @@ export function writeResult(res: ServerResponse, result: DispatchResult): void {
       sendReply(res, 200, 'OK', '{"success":true,"message":"Success"}');
       return;
     case 'ping':
-      sendReply(res, 200, 'OK', escapeNonAscii(`{"src":${jsonString(result.ping.src)},"data":${result.ping.dataJson}}`));
+      // The body is the spec's, exactly; a registry problem is told in a header old clients ignore.
+      sendReply(res, 200, 'OK', escapeNonAscii(`{"src":${jsonString(result.ping.src)},"data":${result.ping.dataJson}}`), undefined, registryProblemHeader(result.ping.registryProblem));
       return;
     case 'extension': {
       const r = result.response;

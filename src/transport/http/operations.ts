@@ -11,6 +11,8 @@ export interface OperationsOptions {
   metrics: BrokerMetrics;
   /** Why the broker cannot take writes now; empty when it can. */
   notReady: () => string[];
+  /** The registry's store and why it cannot be used now, for `/_health` (which answers 200 all the same). */
+  registry?: (() => { backend: string; problem: string | undefined }) | undefined;
   /** `api.admin_key`: empty means only loopback clients may read the metrics. */
   adminKey: string;
   /** `POST /_config`: settings added to the running broker (`bpbroker configure`); see LiveSettings. */
@@ -35,8 +37,11 @@ export function operationsRouter(opts: OperationsOptions): Router {
     res.set('Cache-Control', 'no-store');
     next();
   });
+  // Liveness: the process serves (a restart would not bring etcd back); a registry it cannot use is told beside it.
   router.get('/_health', (_req, res) => {
-    res.json({ status: 'ok' });
+    const registry = opts.registry?.();
+    if (registry?.problem === undefined) res.json({ status: 'ok' });
+    else res.json({ status: 'ok', registry: { backend: registry.backend, available: false, problem: registry.problem } });
   });
   router.get('/_ready', (_req, res) => {
     const reasons = opts.notReady();

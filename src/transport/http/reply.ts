@@ -84,3 +84,8 @@ export function failureBody(message: string, revision?: number, stack?: string):
 export function sendFailure(res: ServerResponse, status: number, message: string, revision?: number, extra?: ExtraHeaders, stack?: string): void {
   sendReply(res, status, status === 200 ? 'OK' : message, failureBody(message, revision, stack), LEGACY_CONTENT_TYPE, extra);
 }
+
+/** `Bpbroker-Registry-Problem: REASON` while the registry cannot be used (ping's answer tells it so). */
+export function registryProblemHeader(problem: string | undefined): ExtraHeaders {
+  return problem === undefined ? undefined : [['Bpbroker-Registry-Problem', reasonPhrase(problem)]];
+}
