@@ -68,7 +68,12 @@ const registry = z
         .default('embedded')
         .describe('Where entries live: "embedded" (this file and its journal) or "etcd" (shared by every broker on the same endpoints and prefix).'),
       history_revisions: int(1, 2 ** 31, 100000, 'Embedded store: watch history of this many revisions at most; older revisions are compacted.'),
-      history_bytes: int(1024, 2 ** 52, 67108864, 'Embedded store: watch history of this much entry text at most.'),
+      history_bytes: int(
+        1024,
+        2 ** 52,
+        67108864,
+        'Embedded store: watch history of this much entry text at most. etcd store: the most entry text queued for one watch reader; past it the watch pauses until the reader catches up.',
+      ),
       etcd_endpoints: z
         .array(z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }), { error: 'expected a list of URLs' })
         .min(1, { error: 'expected at least one endpoint' })

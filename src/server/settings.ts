@@ -62,7 +62,8 @@ export function grpcListenPort(config: BrokerConfig): number | undefined {
 export function etcdSettings(config: BrokerConfig, configDir: string): EtcdStoreOptions {
   const r = config.registry;
   const file = (f: string): string | undefined => (f === '' ? undefined : resolve(configDir, f));
-  const opts: EtcdStoreOptions = { endpoints: r.etcd_endpoints, prefix: r.etcd_prefix };
+  // history_bytes bounds how far a watch may fall behind on either store: the embedded history, etcd's queue.
+  const opts: EtcdStoreOptions = { endpoints: r.etcd_endpoints, prefix: r.etcd_prefix, maxWatchQueueBytes: r.history_bytes };
   const ca = file(r.etcd_ca);
   const cert = file(r.etcd_cert);
   const key = file(r.etcd_key);

@@ -12,6 +12,7 @@ import { Registry } from '../../src/registry/Registry.js';
 import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { EtcdClient } from '../../src/store/etcd/EtcdClient.js';
 import { EtcdStore } from '../../src/store/etcd/EtcdStore.js';
+import type { EtcdStoreWatch } from '../../src/store/etcd/EtcdStoreWatch.js';
 import type { Store } from '../../src/store/Store.js';
 import { type EtcdCluster, startEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
@@ -59,6 +60,31 @@ storeConformance('etcd', {
     await admin.compact(store.revision);
   },
   twin: (store) => openEtcd(prefixOf.get(store)!),
+});
+
+describe('etcd store: a watch whose reader falls behind', () => {
+  it('stops taking events from etcd past its queue bound and follows again once read: nothing is missed', async () => {
+    const s = await EtcdStore.open({ endpoints: etcd.endpoints, prefix: '/slow/', maxWatchQueueBytes: 64 * 1024 });
+    try {
+      const start = s.revision;
+      const w = s.watch({ prefix: '' }, start) as EtcdStoreWatch;
+      const big = JSON.stringify({ pad: 'x'.repeat(8 * 1024) });
+      // The reader leaves 20 entries of 8 KiB unread: they would pile up to 160 KiB.
+      for (let i = 0; i < 20; i++) await s.write(`e${i}`, () => ({ json: big, ip: '', ts: 0 }));
+      await waitFor(() => w.queuedBytes > 64 * 1024, 10_000, 10, 'the queue to reach its bound');
+      await new Promise((r) => setTimeout(r, 300)); // time for more to arrive, were it still following
+      expect(w.queuedBytes).toBeLessThan(64 * 1024 + 9 * 1024);
+      // Read a few at a time: the watch follows again from where it stopped, in order, with nothing missed.
+      const names: string[] = [];
+      while (names.length < 20) names.push(...(await w.next(5_000, 4)).events.map((e) => e.name));
+      expect(names).toEqual(Array.from({ length: 20 }, (_, i) => `e${i}`));
+      expect(w.revision).toBe(s.revision);
+      w.close();
+      expect(s.watchersWaiting).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('etcd store while etcd is unreachable', () => {

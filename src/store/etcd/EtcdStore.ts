@@ -18,6 +18,8 @@ export const DEFAULT_PREFIX = '/bpbroker/';
 export interface EtcdStoreOptions extends EtcdOptions {
   /** Every key of the registry starts with it (default `/bpbroker/`); brokers on one prefix share one registry. */
   prefix?: string;
+  /** Entry text queued for one watch reader before its etcd watch pauses until it catches up; default 64 MiB. */
+  maxWatchQueueBytes?: number;
 }
 
 /** A write or delete that keeps losing its Txn to other writers gives up after this many tries. */
@@ -47,6 +49,7 @@ export class EtcdStore implements Store {
   private constructor(
     readonly client: EtcdClient,
     prefix: string,
+    maxQueuedBytes: number,
   ) {
     if (prefix === '') throw new BrokerError('INVALID_ARGUMENT', 'The etcd key prefix must not be empty');
     this.prefix = nameBytes(prefix);
@@ -64,12 +67,13 @@ export class EtcdStore implements Store {
       },
       remember: (kv) => this.entryOf(kv),
       opened: (delta) => (this.watches += delta),
+      maxQueuedBytes,
     };
   }
 
   /** Connects and reads the names; when etcd cannot be reached, it opens anyway with `problem` set and recovers by itself. */
   static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
-    const store = new EtcdStore(new EtcdClient(opts), opts.prefix ?? DEFAULT_PREFIX);
+    const store = new EtcdStore(new EtcdClient(opts), opts.prefix ?? DEFAULT_PREFIX, opts.maxWatchQueueBytes ?? 64 * 1024 * 1024);
     await store.names.start();
     return store;
   }

@@ -17,6 +17,8 @@ export interface WatchContext {
   /** The newest revision the store has seen: a watch "from now" starts after it. */
   readonly revision: number;
   remember(entryKv: NonNullable<Event['kv']>): RegistryEvent['entry'];
+  /** Entry text (UTF-16 units) a reader that falls behind may hold queued before its watch is dropped. */
+  readonly maxQueuedBytes: number;
   /** Told +1 when a watch opens and -1 when it closes: the store's count of open watches. */
   opened(delta: 1 | -1): void;
 }
@@ -29,17 +31,24 @@ export interface WatchContext {
  *
  * Events are converted in order in the background and queued; `next` takes them. The watch fails with
  * OUT_OF_RANGE (from `next`) when its start revision is compacted, UNAVAILABLE when etcd is lost: watch again
- * from `revision` to resume.
+ * from `revision` to resume. All watches share one etcd stream, which cannot wait for one slow reader: once a
+ * reader leaves more than `maxQueuedBytes` of entries queued, the etcd watch is cancelled, and set up again from
+ * the next revision once the reader has taken half of them. etcd keeps the history meanwhile, so nothing is
+ * missed (unless it is compacted meanwhile: then OUT_OF_RANGE, as for any watch from a compacted revision).
  */
 export class EtcdStoreWatch implements StoreWatch {
-  private readonly queue: RegistryEvent[] = [];
+  private queue: RegistryEvent[] = [];
+  private queued = 0;
   /** Everything matching up to this revision is in `queue` or delivered. */
   private converted: number;
   private cursor: number;
   private failure: BrokerError | undefined;
   private closed = false;
   private wake: (() => void) | undefined;
-  private readonly watch: EtcdWatch;
+  private watch: EtcdWatch;
+  /** The etcd watch was cancelled because the reader fell behind; set up again once it catches up. */
+  private paused = false;
+  private readonly key: Buffer;
 
   constructor(
     private readonly ctx: WatchContext,
@@ -50,9 +59,8 @@ export class EtcdStoreWatch implements StoreWatch {
     // every later one is in, whenever etcd gets to set the watch up.
     this.cursor = after ?? ctx.revision;
     this.converted = this.cursor;
-    const key = Buffer.concat([ctx.prefix, nameBytes('name' in filter ? filter.name : filter.prefix)]);
-    this.watch = ctx.client.watch({ key, prefix: 'prefix' in filter, prevKv: true, startRevision: this.cursor + 1 });
-    void this.pump(this.cursor);
+    this.key = Buffer.concat([ctx.prefix, nameBytes('name' in filter ? filter.name : filter.prefix)]);
+    this.watch = this.follow();
     ctx.opened(1);
   }
 
@@ -60,11 +68,21 @@ export class EtcdStoreWatch implements StoreWatch {
     return this.cursor;
   }
 
+  /** Entry text queued for the reader (UTF-16 units, roughly): at most `maxQueuedBytes` and one etcd batch. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
   async next(waitMs: number, limit = MAX_BATCH): Promise<WatchBatch> {
     for (let waited = false; ; waited = true) {
       if (this.queue.length > 0) {
         const events = this.queue.splice(0, limit);
+        for (const e of events) this.queued -= sizeOf(e);
         this.cursor = this.queue.length === 0 ? this.converted : events.at(-1)!.revision;
+        if (this.paused && !this.closed && this.queued <= this.ctx.maxQueuedBytes / 2) {
+          this.paused = false;
+          this.watch = this.follow();
+        }
         return { events, revision: this.cursor };
       }
       if (this.failure) throw this.failure;
@@ -91,9 +109,16 @@ export class EtcdStoreWatch implements StoreWatch {
     this.wake?.();
   }
 
-  private async pump(after: number): Promise<void> {
+  /** An etcd watch from the revision after everything queued, pumped into the queue. */
+  private follow(): EtcdWatch {
+    const watch = this.ctx.client.watch({ key: this.key, prefix: 'prefix' in this.filter, prevKv: true, startRevision: this.converted + 1 });
+    void this.pump(watch, this.converted);
+    return watch;
+  }
+
+  private async pump(watch: EtcdWatch, after: number): Promise<void> {
     try {
-      for await (const batch of this.watch) {
+      for await (const batch of watch) {
         // A batch is queued whole: the cursor never stops inside a revision.
         const events: RegistryEvent[] = [];
         for (const e of batch.events) {
@@ -101,8 +126,14 @@ export class EtcdStoreWatch implements StoreWatch {
           if (event) events.push(event);
         }
         this.queue.push(...events);
+        for (const e of events) this.queued += sizeOf(e);
         this.converted = Math.max(this.converted, batch.revision);
         this.wake?.();
+        if (this.queued > this.ctx.maxQueuedBytes) {
+          this.paused = true; // `next` follows again from `converted` once the reader has caught up
+          this.watch.cancel();
+          return;
+        }
       }
     } catch (err) {
       this.failure = err instanceof EtcdCompactedError ? compactedError(after, err) : brokerErrorOf(err);
@@ -133,4 +164,8 @@ export class EtcdStoreWatch implements StoreWatch {
       throw err;
     }
   }
+}
+
+function sizeOf(e: RegistryEvent): number {
+  return e.name.length + (e.entry?.json.length ?? 0) + 64;
 }
