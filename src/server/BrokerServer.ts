@@ -259,6 +259,11 @@ export class BrokerServer {
       grpcPort: this.grpcPort,
       entries: store.size,
       revision: store.revision,
+      registry: {
+        backend: store.kind,
+        ...(store.kind === 'etcd' ? { etcd: { endpoints: this.parts.broker.settings.registry.etcd_endpoints, prefix: this.parts.broker.settings.registry.etcd_prefix } } : {}),
+        ...(store.problem !== undefined ? { problem: store.problem } : {}),
+      },
       extensions: extensionStatuses(this.parts.extensions.list(), this.parts.broker.settings),
     }).catch((err: unknown) => log.debug('cannot write the status file', { err }));
   }

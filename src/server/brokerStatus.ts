@@ -16,6 +16,7 @@ export interface StatusReport {
   grpcPort?: number | undefined;
   /** From the running broker when it runs, else from the configuration file. */
   entries: number;
+  registry?: BrokerStatus['registry'];
   extensions: BrokerStatus['extensions'];
 }
 
@@ -37,6 +38,7 @@ export async function brokerStatus(opts: { home: string; configPath?: string | u
     port: published.port,
     grpcPort: published.grpcPort,
     entries: published.entries,
+    registry: published.registry,
     extensions: published.extensions,
   };
 }

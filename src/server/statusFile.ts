@@ -8,8 +8,17 @@ import type { ExtensionStatus } from './extensionStatus.js';
 export interface BrokerStatus extends BrokerOverview {
   entries: number;
   revision: number;
+  /** Where entries are served from, and why they cannot be now (etcd out of reach). */
+  registry?: RegistryStatus | undefined;
   extensions: ExtensionStatus[];
   updatedAt: string;
+}
+
+export interface RegistryStatus {
+  backend: 'embedded' | 'etcd';
+  /** etcd: its endpoints and the key prefix. */
+  etcd?: { endpoints: string[]; prefix: string } | undefined;
+  problem?: string | undefined;
 }
 
 export async function writeStatus(configPath: string, status: Omit<BrokerStatus, 'updatedAt'>): Promise<void> {

@@ -22,9 +22,10 @@ describe('bpbroker status', () => {
         100,
         'the status to count the entry',
       );
-      expect(report).toMatchObject({ running: true, responding: true, port: b.port, grpcPort: b.port, entries: 1, pid: b.proc.pid });
+      expect(report).toMatchObject({ running: true, responding: true, port: b.port, grpcPort: b.port, entries: 1, pid: b.proc.pid, registry: { backend: 'embedded' } });
       const text = await runCli(BPBROKER, ['status'], { env: { BPBROKER_HOME: home } });
       expect(text.stdout).toContain(`127.0.0.1:${b.port}`);
+      expect(text.stdout).toContain('registry:    embedded (bpbroker.json and its journal)');
       await b.stop();
       const stopped = await runCli(BPBROKER, ['status'], { env: { BPBROKER_HOME: home } });
       expect(stopped.code).toBe(1);

@@ -43,8 +43,14 @@ function describe(r: StatusReport): string {
     `  listening:   ${r.listenIp || '*'}:${r.port} TLS (HTTPS${r.grpcPort === r.port ? ' + gRPC' : ''}), UDP ${r.port} (discovery)`,
     ...(r.grpcPort !== r.port ? [`  gRPC:        ${r.listenIp || '*'}:${r.grpcPort} TLS`] : []),
     `  entries:     ${r.entries}`,
+    ...(r.registry ? [`  registry:    ${describeRegistry(r.registry)}`] : []),
     `  extensions:  ${ext.length ? ext.join('\n               ') : 'none'}`,
   ].join('\n');
+}
+
+function describeRegistry(r: NonNullable<StatusReport['registry']>): string {
+  const where = r.etcd ? `etcd at ${r.etcd.endpoints.join(', ')}, prefix ${r.etcd.prefix}` : 'embedded (bpbroker.json and its journal)';
+  return r.problem ? `${where}: UNAVAILABLE (${r.problem})` : where;
 }
 
 function uptime(secs: number): string {
