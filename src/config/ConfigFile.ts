@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import { readAnyLayout, type ReadOptions } from './anyLayout.js';
 import { bufferChunks, CHUNK, fileChunks, type ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';

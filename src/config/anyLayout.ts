@@ -1,4 +1,4 @@
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import type { ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
 import type { ConfigDocument } from './ConfigFile.js';

@@ -1,4 +1,4 @@
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import { isDeepStrictEqual } from 'node:util';
 import { readConfigFile, type ConfigDocument } from './ConfigFile.js';
 import { type BrokerConfig, defaultSections, type Sections, unknownSettings, validateConfig } from './schema.js';

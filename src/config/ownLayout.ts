@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import { CHUNK, type ChunkSource } from './chunks.js';
 import type { ConfigDocument } from './ConfigFile.js';
 import { setOwn } from './ownKeys.js';

@@ -1,7 +1,7 @@
 import { type BrokerConfig, RESERVED_SECTIONS } from '../config/schema.js';
-import type { Entry, WatchFilter } from '../registry/Entry.js';
-import type { WatchBatch } from '../registry/Watchers.js';
-import type { Store, StoreWatch } from '../store/Store.js';
+import type { Entry, WatchFilter } from './Entry.js';
+import type { WatchBatch } from '../store/embedded/Watchers.js';
+import type { Store, StoreWatch } from './Store.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson, patchEntry } from './entryJson.js';

@@ -7,7 +7,7 @@ import { BrokerError } from '../core/BrokerError.js';
 import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
 import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
-import type { WatchBatch } from '../registry/Watchers.js';
+import type { WatchBatch } from '../store/embedded/Watchers.js';
 import type { Bundle } from './bundle.js';
 import { watchFolder, type FolderWatch } from './folderWatch.js';
 import { PackageWatches } from './packageWatches.js';

@@ -7,7 +7,7 @@ import { ConfigError } from '../config/ConfigError.js';
 import { etcDir } from '../config/paths.js';
 import type { ApiSection } from '../config/schema.js';
 import type { Logger } from '../log/Logger.js';
-import { atomicWriteFile } from '../registry/atomicWrite.js';
+import { atomicWriteFile } from '../fs/atomicWrite.js';
 
 export interface TlsMaterial {
   cert: Buffer;

@@ -1,7 +1,7 @@
 import BTreeModule from 'sorted-btree';
-import { applyPatch } from '../core/entryJson.js';
-import type { Logger } from '../log/Logger.js';
-import { isReservedName, type Entry, type RegistryEvent, type WatchFilter } from './Entry.js';
+import { applyPatch } from '../../core/entryJson.js';
+import type { Logger } from '../../log/Logger.js';
+import { isReservedName, type Entry, type RegistryEvent, type WatchFilter } from '../../core/Entry.js';
 import { History, type HistoryOptions } from './History.js';
 import { Journal } from './Journal.js';
 import { Leases } from './Leases.js';

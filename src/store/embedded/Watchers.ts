@@ -1,5 +1,5 @@
-import { BrokerError } from '../core/BrokerError.js';
-import { matches, type RegistryEvent, type WatchFilter } from './Entry.js';
+import { BrokerError } from '../../core/BrokerError.js';
+import { matches, type RegistryEvent, type WatchFilter } from '../../core/Entry.js';
 import type { History } from './History.js';
 
 /** What a watcher gets: events in revision order, and the revision through which it has seen everything. */

@@ -1,6 +1,6 @@
-import type { Entry, WatchFilter } from '../registry/Entry.js';
-import type { ListResult, LeaseChange } from '../registry/Registry.js';
-import type { WatchBatch } from '../registry/Watchers.js';
+import type { Entry, WatchFilter } from './Entry.js';
+import type { ListResult, LeaseChange } from '../store/embedded/Registry.js';
+import type { WatchBatch } from '../store/embedded/Watchers.js';
 
 /**
  * The registry's storage, as the core sees it: entries with revisions, compare-and-swap, watches and leases.

@@ -4,12 +4,12 @@ import { request } from 'node:http';
 import { connect, type TLSSocket } from 'node:tls';
 import { readStatus } from '../server/statusFile.js';
 import { certificatePathFor } from '../transport/certificate.js';
-import type { FileEntry, ReadErrors, ReadOptions } from './anyLayout.js';
-import { ConfigError } from './ConfigError.js';
-import { parseConfigText, readConfigFile } from './ConfigFile.js';
+import type { FileEntry, ReadErrors, ReadOptions } from '../config/anyLayout.js';
+import { ConfigError } from '../config/ConfigError.js';
+import { parseConfigText, readConfigFile } from '../config/ConfigFile.js';
 import type { ConfigureInput } from './configure.js';
-import { loadConfig } from './loadConfig.js';
-import type { LockRecord } from './processIdentity.js';
+import { loadConfig } from '../config/loadConfig.js';
+import type { LockRecord } from '../config/processIdentity.js';
 
 export interface RunningChange {
   applied: string[];
