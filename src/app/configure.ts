@@ -13,6 +13,7 @@ import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock, type HeldLock, LockHeldError } from '../config/lockFile.js';
 import { additiveMerge } from '../config/merge.js';
 import { setOwn } from '../config/ownKeys.js';
+import type { ConfigureInput } from './configureInput.js';
 import { configureRunning } from './runningBroker.js';
 import { configPathFrom, journalDirFor } from '../config/paths.js';
 import { type Sections, validateConfig } from '../config/schema.js';
@@ -24,9 +25,6 @@ export interface ConfigureResult {
   /** The pid of the running broker that applied the change (and saved it), when one held the file. */
   runningBroker?: number;
 }
-
-/** What to import: a file (read a value at a time: it may be an old broker's whole registry) or a short text. */
-export type ConfigureInput = { path: string } | { text: string };
 
 export interface ConfigureOptions {
   home: string;

@@ -1,5 +1,5 @@
 import type { Entry } from './Entry.js';
-import type { WatchBatch } from '../store/embedded/Watchers.js';
+import type { WatchBatch } from './Store.js';
 
 /** Who is calling: filled in by a transport. */
 export interface CallContext {

@@ -15,12 +15,6 @@ export interface TlsMaterial {
   certPath: string;
 }
 
-/** The certificate file a broker with these settings serves (what `bpbroker configure` expects it to present). */
-export function certificatePathFor(home: string, api: Pick<ApiSection, 'ssl_cert' | 'ssl_key'>): string {
-  const legacyDummy = basename(api.ssl_cert).startsWith('dummy_api.') || basename(api.ssl_key).startsWith('dummy_api.');
-  return api.ssl_cert && api.ssl_key && !legacyDummy ? api.ssl_cert : join(etcDir(home), 'bpbroker.crt');
-}
-
 /**
  * The broker's certificate: `api.ssl_cert`/`api.ssl_key` when set, otherwise one generated for this
  * installation on first start into `$BPBROKER_HOME/etc` (key mode 0600). No key ships with the package.
