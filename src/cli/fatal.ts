@@ -2,7 +2,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import type { Command } from '@oclif/core';
 import { ConfigError } from '../config/ConfigError.js';
 import { BrokerError } from '../core/BrokerError.js';
-import { JournalCorruptError } from '../registry/Journal.js';
+import { JournalCorruptError } from '../store/embedded/Journal.js';
 
 /** Known failures print as the old tools did, `Fatal error: MESSAGE` on stderr, exit 1; never a stack. */
 export function fatal(cmd: Command, message: string): never {

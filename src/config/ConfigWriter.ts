@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import { REGISTRY_SECTION, type Sections } from './schema.js';
 import { CHECKSUM_KEY, LAPSED_KEY } from './ownLayout.js';
 

@@ -1,7 +1,7 @@
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import type { ChunkSource } from './chunks.js';
 import { ConfigError } from './ConfigError.js';
-import type { ConfigDocument } from './ConfigFile.js';
+import type { ConfigDocument } from './ConfigDocument.js';
 import { JsonScanner } from './JsonScanner.js';
 import { LAPSED_KEY, lapsedOf } from './ownLayout.js';
 import { isPlainObject } from './merge.js';

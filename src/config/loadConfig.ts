@@ -1,6 +1,7 @@
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import { isDeepStrictEqual } from 'node:util';
-import { readConfigFile, type ConfigDocument } from './ConfigFile.js';
+import type { ConfigDocument } from './ConfigDocument.js';
+import { readConfigFile } from './ConfigFile.js';
 import { type BrokerConfig, defaultSections, type Sections, unknownSettings, validateConfig } from './schema.js';
 import { deepMerge } from './merge.js';
 import { configPathFrom } from './paths.js';

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
-import type { Entry } from '../registry/Entry.js';
+import type { Entry } from '../core/Entry.js';
 import { CHUNK, type ChunkSource } from './chunks.js';
-import type { ConfigDocument } from './ConfigFile.js';
+import type { ConfigDocument } from './ConfigDocument.js';
 import { setOwn } from './ownKeys.js';
 import { isServicesSetting, REGISTRY_SECTION, type Sections, validateConfig } from './schema.js';
 

@@ -1,6 +1,7 @@
 import { readlinkSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { ApiSection } from './schema.js';
 
 /** The system-wide installation folder: root's default home, and where install-service puts the broker. */
 export const SYSTEM_HOME = '/usr/local/bpbroker';
@@ -85,6 +86,12 @@ export function lockPathFor(configPath: string): string {
 /** What a running broker says about itself (ports, uptime, entries), for `bpbroker status`. */
 export function statusPathFor(configPath: string): string {
   return join(dirname(configPath), `${baseWithoutJson(configPath)}.status.json`);
+}
+
+/** The certificate file a broker with these settings serves (what `bpbroker configure` expects it to present). */
+export function certificatePathFor(home: string, api: Pick<ApiSection, 'ssl_cert' | 'ssl_key'>): string {
+  const legacyDummy = basename(api.ssl_cert).startsWith('dummy_api.') || basename(api.ssl_key).startsWith('dummy_api.');
+  return api.ssl_cert && api.ssl_key && !legacyDummy ? api.ssl_cert : join(etcDir(home), 'bpbroker.crt');
 }
 
 function baseWithoutJson(p: string): string {

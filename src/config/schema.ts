@@ -1,6 +1,9 @@
 import * as z from 'zod';
 import { ConfigError } from './ConfigError.js';
 import { isPlainObject, ownValue } from './merge.js';
+import { RESERVED_SECTIONS, type SettingsSection, STORE_PREFIX } from '../core/settings.js';
+
+export { RESERVED_SECTIONS, STORE_PREFIX };
 
 /**
  * bpbroker.json, once: every setting's default, check and description, the TypeScript types of the sections,
@@ -193,21 +196,11 @@ export type NamespaceSection = z.output<typeof namespace>;
 /** The internal section holding registry bookkeeping in bpbroker.json. */
 export const REGISTRY_SECTION = '_registry';
 
-/**
- * Registry names of extensions' private stores (`rh.store`): `_store/{namespace}/{key}`. They live among the
- * members of `services` in bpbroker.json, like entries (with revisions), although other `_` members there are
- * settings; the registry API never shows them.
- */
-export const STORE_PREFIX = '_store/';
-
 /** A member of `services` in bpbroker.json that is a setting (`_access_key`), not an entry. */
 export const isServicesSetting = (key: string): boolean => key.startsWith('_') && !key.startsWith(STORE_PREFIX);
 
-/** Sections holding the broker's own settings: every member is known. */
-const SETTINGS_SECTIONS = { api, grpc, registry, worker, _global: global, _config: backups } as const;
-
-/** Sections that are broker settings, never callable namespaces, whatever their name. */
-export const RESERVED_SECTIONS: ReadonlySet<string> = new Set([...Object.keys(SETTINGS_SECTIONS).filter((s) => !s.startsWith('_')), 'services', 'ping']);
+/** The schema of each settings section the core names (src/core/settings.ts): no more, no fewer. */
+const SETTINGS_SCHEMAS = { api, grpc, registry, worker, _global: global, _config: backups } as const satisfies Record<SettingsSection, z.ZodType>;
 
 /** Every default: the first layer of a configuration, and what is written to a new file. */
 export function defaultSections(): BrokerConfig {
@@ -234,7 +227,7 @@ export function validateConfig(doc: unknown, file: string): void {
 /** Members of the settings sections that the schema does not know, as dotted paths: kept, but likely typos. */
 export function unknownSettings(doc: Sections): string[] {
   const found: string[] = [];
-  for (const [name, schema] of Object.entries(SETTINGS_SECTIONS)) {
+  for (const [name, schema] of Object.entries(SETTINGS_SCHEMAS)) {
     const body = ownValue(doc, name);
     if (!isPlainObject(body)) continue;
     const known = schema.unwrap().shape;

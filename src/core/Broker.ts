@@ -1,10 +1,9 @@
-import { type BrokerConfig, RESERVED_SECTIONS } from '../config/schema.js';
-import type { Entry, WatchFilter } from '../registry/Entry.js';
-import type { WatchBatch } from '../registry/Watchers.js';
-import type { Store, StoreWatch } from '../store/Store.js';
+import type { Entry, WatchFilter } from './Entry.js';
+import type { Store, StoreWatch, WatchBatch } from './Store.js';
 import { accessKeyMatches } from './accessKey.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson, patchEntry } from './entryJson.js';
+import { accessKeyOf, type BrokerSettings, RESERVED_SECTIONS } from './settings.js';
 import { ExtensionStore } from './ExtensionStore.js';
 import { checkFits, checkRevision } from './writeChecks.js';
 import { ifRevisionOf, revisionOf, ttlOf, waitOf, type WatchRequest, type WriteOptions } from './options.js';
@@ -38,7 +37,7 @@ export interface ListPage {
  * Every operation of the broker, once. Transports translate their requests into these calls and map the
  * BrokerError they may throw; nothing here knows about HTTP, gRPC or UDP.
  */
-export class Broker {
+export class Broker<S extends BrokerSettings = BrokerSettings> {
   private extensions: ExtensionRunner | undefined;
   /** Extensions' private keyspaces (`rh.store`), in the same registry, never seen through the registry API. */
   readonly store: ExtensionStore;
@@ -46,7 +45,7 @@ export class Broker {
   constructor(
     /** Where entries live: the embedded store or etcd (src/store). */
     readonly registry: Store,
-    private sections: BrokerConfig,
+    private sections: S,
     private readonly limits: BrokerLimits,
   ) {
     this.store = new ExtensionStore(registry, limits);
@@ -56,7 +55,7 @@ export class Broker {
     this.extensions = runner;
   }
 
-  get settings(): BrokerConfig {
+  get settings(): S {
     return this.sections;
   }
 
@@ -64,7 +63,7 @@ export class Broker {
    * Settings changed while running (`bpbroker configure` handed to this broker): access keys, time limits and
    * enabled namespaces are read from here on every call, so the next call sees them.
    */
-  replaceSettings(sections: BrokerConfig): void {
+  replaceSettings(sections: S): void {
     this.sections = sections;
   }
 
@@ -83,7 +82,7 @@ export class Broker {
   authorize(ctx: CallContext, namespace: string, method: string): void {
     if (!this.isCallable(namespace)) throw this.unauthorizedPackage(namespace);
     if (!ctx.trusted) {
-      const expected = this.sections[namespace]?._access_key;
+      const expected = accessKeyOf(this.sections[namespace]);
       if (typeof expected === 'string' && expected !== '' && !accessKeyMatches(expected, ctx.accessKey)) {
         throw new BrokerError('UNAUTHENTICATED', 'Incorrect access key');
       }

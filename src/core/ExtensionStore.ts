@@ -1,9 +1,9 @@
-import { STORE_PREFIX } from '../config/schema.js';
-import type { Entry } from '../registry/Entry.js';
-import type { Store } from '../store/Store.js';
+import type { Entry } from './Entry.js';
+import type { Store } from './Store.js';
 import { BrokerError } from './BrokerError.js';
 import { makeEntryJson } from './entryJson.js';
 import { parseJson } from './json.js';
+import { STORE_PREFIX } from './settings.js';
 import { ifRevisionOf } from './options.js';
 import { nowSeconds } from './values.js';
 import { checkFits, checkRevision, type WriteLimits } from './writeChecks.js';

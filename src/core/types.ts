@@ -1,5 +1,5 @@
-import type { Entry } from '../registry/Entry.js';
-import type { WatchBatch } from '../registry/Watchers.js';
+import type { Entry } from './Entry.js';
+import type { WatchBatch } from './Store.js';
 
 /** Who is calling: filled in by a transport. */
 export interface CallContext {

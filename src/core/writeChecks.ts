@@ -1,5 +1,5 @@
-import type { Entry } from '../registry/Entry.js';
-import type { RegistryBudget } from '../store/Store.js';
+import type { Entry } from './Entry.js';
+import type { RegistryBudget } from './Store.js';
 import { BrokerError } from './BrokerError.js';
 
 /** The limits every write into the registry keeps, whoever writes (the registry API or an extension's store). */

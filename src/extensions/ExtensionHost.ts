@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { NamespaceSection } from '../config/schema.js';
+import type { BrokerConfig, NamespaceSection } from '../config/schema.js';
 import type { Broker } from '../core/Broker.js';
 import { BrokerError } from '../core/BrokerError.js';
 import { MAX_WAIT_SECS, waitOf } from '../core/options.js';
 import type { EntryResult, ExtensionRequest, ExtensionResponse, ExtensionRunner } from '../core/types.js';
 import type { Logger } from '../log/Logger.js';
-import type { WatchBatch } from '../registry/Watchers.js';
+import type { WatchBatch } from '../core/Store.js';
 import type { Bundle } from './bundle.js';
 import { watchFolder, type FolderWatch } from './folderWatch.js';
 import { PackageWatches } from './packageWatches.js';
@@ -19,7 +19,7 @@ import { WorkerFactory } from './WorkerFactory.js';
 import { WorkerSlot, type CallBounds, type CallMeta } from './WorkerSlot.js';
 
 export interface ExtensionHostOptions {
-  broker: Broker;
+  broker: Broker<BrokerConfig>;
   /** Extensions folders, in precedence order: a namespace found in an earlier folder wins. */
   dirs: string[];
   /** Reload on changes in the folders (chokidar). */

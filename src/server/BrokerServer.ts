@@ -3,17 +3,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Broker } from '../core/Broker.js';
 import { ConfigError } from '../config/ConfigError.js';
-import type { Sections } from '../config/schema.js';
+import type { BrokerConfig, Sections } from '../config/schema.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock } from '../config/lockFile.js';
 import { configPathFrom, historyDirFor, journalDirFor, libDir } from '../config/paths.js';
 import type { Logger } from '../log/Logger.js';
-import { Registry } from '../registry/Registry.js';
-import { Snapshotter } from '../registry/Snapshotter.js';
-import type { Store } from '../store/Store.js';
+import { Registry } from '../store/embedded/Registry.js';
+import { Snapshotter } from '../store/embedded/Snapshotter.js';
+import type { Store } from '../core/Store.js';
 import { openStore } from './openStore.js';
 import { LiveSettings } from './LiveSettings.js';
-import { startBackups } from '../registry/backups.js';
+import { startBackups } from '../app/backups.js';
 import { loadOrCreateCertificate } from '../transport/certificate.js';
 import { DiscoveryResponder } from '../transport/discovery.js';
 import { createLegacyHttpServer } from '../transport/http/legacyHttpServer.js';
@@ -46,7 +46,7 @@ export interface BrokerServerOptions {
 
 /** The running pieces of a broker, stopped in reverse order of start. */
 interface Parts {
-  broker: Broker;
+  broker: Broker<BrokerConfig>;
   configPath: string;
   listenIp: string;
   /** bpbroker.json and its journal: the embedded store's entries, and the settings whatever the backend. */

@@ -1,10 +1,10 @@
 import { dirname } from 'node:path';
 import type { BrokerConfig } from '../config/schema.js';
 import type { Logger } from '../log/Logger.js';
-import type { Registry } from '../registry/Registry.js';
+import type { Registry } from '../store/embedded/Registry.js';
 import { EmbeddedStore } from '../store/embedded/EmbeddedStore.js';
 import { EtcdStore } from '../store/etcd/EtcdStore.js';
-import type { Store } from '../store/Store.js';
+import type { Store } from '../core/Store.js';
 import { etcdSettings } from './settings.js';
 
 /**

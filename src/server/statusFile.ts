@@ -1,5 +1,5 @@
 import { readFileSync, rmSync } from 'node:fs';
-import { atomicWriteFile } from '../registry/atomicWrite.js';
+import { atomicWriteFile } from '../fs/atomicWrite.js';
 import { statusPathFor } from '../config/paths.js';
 import type { BrokerOverview } from '../core/overview.js';
 import type { ExtensionStatus } from './extensionStatus.js';

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/ConfigError.js';
-import { configure } from '../config/configure.js';
+import { configure } from '../app/configure.js';
 import { lockHolder } from '../config/lockFile.js';
 import { etcDir, globalConfigPath, libDir, realPath } from '../config/paths.js';
 import { createRunner, shellLine, type SystemRunner } from './systemRunner.js';

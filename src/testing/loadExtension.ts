@@ -6,7 +6,7 @@ import { Broker } from '../core/Broker.js';
 import { ExtensionHost } from '../extensions/ExtensionHost.js';
 import { namespaceOfFile } from '../extensions/sources.js';
 import { createLogger } from '../log/Logger.js';
-import { Registry } from '../registry/Registry.js';
+import { Registry } from '../store/embedded/Registry.js';
 import { EmbeddedStore } from '../store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../server/settings.js';
 import { legacyAnswer } from '../transport/http/legacyAnswer.js';

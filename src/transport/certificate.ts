@@ -7,18 +7,12 @@ import { ConfigError } from '../config/ConfigError.js';
 import { etcDir } from '../config/paths.js';
 import type { ApiSection } from '../config/schema.js';
 import type { Logger } from '../log/Logger.js';
-import { atomicWriteFile } from '../registry/atomicWrite.js';
+import { atomicWriteFile } from '../fs/atomicWrite.js';
 
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
   certPath: string;
-}
-
-/** The certificate file a broker with these settings serves (what `bpbroker configure` expects it to present). */
-export function certificatePathFor(home: string, api: Pick<ApiSection, 'ssl_cert' | 'ssl_key'>): string {
-  const legacyDummy = basename(api.ssl_cert).startsWith('dummy_api.') || basename(api.ssl_key).startsWith('dummy_api.');
-  return api.ssl_cert && api.ssl_key && !legacyDummy ? api.ssl_cert : join(etcDir(home), 'bpbroker.crt');
 }
 
 /**

@@ -3,7 +3,7 @@ import { parseConfigText, serializeConfig } from '../../src/config/ConfigFile.js
 import { defaultSections } from '../../src/config/schema.js';
 import { bufferChunks } from '../../src/config/chunks.js';
 import { readOwnLayout } from '../../src/config/ownLayout.js';
-import type { Entry } from '../../src/registry/Entry.js';
+import type { Entry } from '../../src/core/Entry.js';
 
 /** Reads the text as a stream cut into small pieces, so that lines and values span pieces. */
 const parseOwnLayout = (text: string, path: string) => readOwnLayout(bufferChunks(Buffer.from(text), 7), path);

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText, serializeConfig } from '../../src/config/ConfigFile.js';
 import { defaultSections } from '../../src/config/schema.js';
-import type { Entry } from '../../src/registry/Entry.js';
+import type { Entry } from '../../src/core/Entry.js';
 
 const read = (text: string, chunkBytes: number) => parseConfigText(text, '/etc/x.json', { chunkBytes });
 

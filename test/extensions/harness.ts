@@ -5,7 +5,7 @@ import { Broker } from '../../dist/src/core/Broker.js';
 import { defaultSections } from '../../dist/src/config/schema.js';
 import { createExtensionHost, type ExtensionHost, type ExtensionHostOptions } from '../../dist/src/extensions/ExtensionHost.js';
 import { createLogger } from '../../dist/src/log/Logger.js';
-import { Registry, type RegistryOptions } from '../../dist/src/registry/Registry.js';
+import { Registry, type RegistryOptions } from '../../dist/src/store/embedded/Registry.js';
 import { EmbeddedStore } from '../../dist/src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../dist/src/server/settings.js';
 import { removeDir, tempDir } from '../helpers/broker.js';

@@ -9,7 +9,7 @@ import { connect, type BrokerGrpcClient, type GrpcConnectOptions } from '../../s
 import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
 import { createLogger, type Logger } from '../../src/log/Logger.js';
-import { Registry } from '../../src/registry/Registry.js';
+import { Registry } from '../../src/store/embedded/Registry.js';
 import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../src/server/settings.js';
 import { createGrpcTransport, type GrpcTransport } from '../../src/transport/grpc/createGrpcTransport.js';

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import type { WatchFilter } from '../../src/registry/Entry.js';
-import { Registry } from '../../src/registry/Registry.js';
+import type { WatchFilter } from '../../src/core/Entry.js';
+import { Registry } from '../../src/store/embedded/Registry.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A small deterministic generator, so that a failure can be replayed. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type BrokerGrpcClient } from '../../src/client/grpcClient.js';
 import { defaultSections } from '../../src/config/schema.js';
 import { Broker } from '../../src/core/Broker.js';
-import { Registry } from '../../src/registry/Registry.js';
+import { Registry } from '../../src/store/embedded/Registry.js';
 import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { apiSettings } from '../../src/server/settings.js';
 import { removeDir, startBroker, tempDir, type RunningBroker } from '../helpers/broker.js';

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BPBROKER, removeDir, runCli, startBroker, tempDir } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { silentLogger } from '../../src/log/Logger.js';
-import { Backups, backupNames, backupStamp, listBackups, restoreBackup } from '../../src/registry/backups.js';
+import { Backups, backupNames, backupStamp, listBackups, restoreBackup } from '../../src/app/backups.js';
 
 const dirs: string[] = [];
 afterEach(() => {

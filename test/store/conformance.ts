@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../src/core/BrokerError.js';
-import type { Entry, RegistryEvent, WatchFilter } from '../../src/registry/Entry.js';
-import type { Mutation, Store, Write } from '../../src/store/Store.js';
+import type { Entry, RegistryEvent, WatchFilter } from '../../src/core/Entry.js';
+import type { Mutation, Store, Write } from '../../src/core/Store.js';
 import { waitFor } from '../helpers/wait.js';
 
 export interface StoreFactory {

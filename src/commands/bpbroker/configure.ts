@@ -6,7 +6,7 @@ import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../cli/brokerFlags.js';
 import { brokerFailure } from '../../cli/fatal.js';
 import { progressBar } from '../../cli/progressBar.js';
-import { configure } from '../../config/configure.js';
+import { configure } from '../../app/configure.js';
 
 export default class Configure extends Command {
   static override summary = 'Apply additional configuration to the broker (strictly additive).';

@@ -1,7 +1,7 @@
 import { BrokerError } from '../../core/BrokerError.js';
-import type { Entry, WatchFilter } from '../../registry/Entry.js';
-import type { ListResult, Registry } from '../../registry/Registry.js';
-import type { Mutation, RegistryBudget, Store, StoreWatch } from '../Store.js';
+import type { Entry, WatchFilter } from '../../core/Entry.js';
+import type { ListResult, Mutation, RegistryBudget, Store, StoreWatch } from '../../core/Store.js';
+import type { Registry } from './Registry.js';
 
 /**
  * The Store over an open Registry (journal, snapshots, bpbroker.json). The Registry applies a change to memory

@@ -1,8 +1,7 @@
 import type { KeyValue } from '../../../generated/etcd/mvccpb/kv.js';
 import { BrokerError } from '../../core/BrokerError.js';
-import { type Entry, isReservedName, type WatchFilter } from '../../registry/Entry.js';
-import type { ListResult } from '../../registry/Registry.js';
-import type { Mutation, Store, StoreWatch } from '../Store.js';
+import { type Entry, isReservedName, type WatchFilter } from '../../core/Entry.js';
+import type { ListResult, Mutation, Store, StoreWatch } from '../../core/Store.js';
 import { EtcdClient } from './EtcdClient.js';
 import { EtcdNames } from './EtcdNames.js';
 import type { EtcdOptions } from './EtcdOptions.js';

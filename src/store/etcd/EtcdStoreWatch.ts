@@ -1,8 +1,7 @@
 import { type Event, Event_EventType } from '../../../generated/etcd/mvccpb/kv.js';
 import type { BrokerError } from '../../core/BrokerError.js';
-import { matches, type RegistryEvent, type WatchFilter } from '../../registry/Entry.js';
-import { MAX_BATCH, type WatchBatch } from '../../registry/Watchers.js';
-import type { StoreWatch } from '../Store.js';
+import { matches, type RegistryEvent, type WatchFilter } from '../../core/Entry.js';
+import { MAX_BATCH, type StoreWatch, type WatchBatch } from '../../core/Store.js';
 import type { EtcdClient } from './EtcdClient.js';
 import { EtcdCompactedError, EtcdError } from './EtcdError.js';
 import type { EtcdWatch } from './EtcdWatch.js';

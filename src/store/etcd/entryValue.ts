@@ -1,5 +1,5 @@
 import type { KeyValue } from '../../../generated/etcd/mvccpb/kv.js';
-import type { Entry } from '../../registry/Entry.js';
+import type { Entry } from '../../core/Entry.js';
 import { nameOf } from './nameKeys.js';
 
 /**

@@ -2,7 +2,7 @@ import { WatchEvent_Type, type Entry as EntryMessage, type WatchEvent } from '..
 import { BrokerError } from '../../core/BrokerError.js';
 import { entryDataJson } from '../../core/entryJson.js';
 import type { EntryResult } from '../../core/types.js';
-import type { Entry, RegistryEvent } from '../../registry/Entry.js';
+import type { Entry, RegistryEvent } from '../../core/Entry.js';
 
 export function toEntryMessage(result: EntryResult): EntryMessage {
   return { ...entryMessage(result.entry), ttl: result.ttl ?? 0 };

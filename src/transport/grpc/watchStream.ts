@@ -5,7 +5,7 @@ import type { Broker } from '../../core/Broker.js';
 import type { Logger } from '../../log/Logger.js';
 import type { RequestLog } from '../../log/RequestLog.js';
 import type { RequestRow } from '../../metrics/RequestStats.js';
-import type { StoreWatch } from '../../store/Store.js';
+import type { StoreWatch } from '../../core/Store.js';
 import { callContext } from './callContext.js';
 import { STATUS_NAMES, toServiceError } from './grpcStatus.js';
 import { toEventMessage } from './messages.js';

@@ -1,6 +1,6 @@
 import { escapeNonAscii, jsonString } from '../../core/json.js';
-import type { Entry } from '../../registry/Entry.js';
-import type { WatchBatch } from '../../registry/Watchers.js';
+import type { Entry } from '../../core/Entry.js';
+import type { WatchBatch } from '../../core/Store.js';
 
 /**
  * An entry's text as the legacy API sends it: non-ASCII escaped (see escapeNonAscii). Entries never change

@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
 import { configPathFrom } from '../../../config/paths.js';
-import { backupDirFor, listBackups } from '../../../registry/backups.js';
+import { backupDirFor, listBackups } from '../../../app/backups.js';
 
 export default class BackupList extends Command {
   static override summary = 'List the backups of the configuration file, newest first.';

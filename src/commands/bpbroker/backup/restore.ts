@@ -2,7 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
 import { brokerFailure } from '../../../cli/fatal.js';
 import { progressBar } from '../../../cli/progressBar.js';
-import { restoreBackup } from '../../../registry/backups.js';
+import { restoreBackup } from '../../../app/backups.js';
 
 export default class BackupRestore extends Command {
   static override summary = 'Replace the configuration file (and registry) with a backup; refused while the broker runs.';

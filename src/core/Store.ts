@@ -1,6 +1,4 @@
-import type { Entry, WatchFilter } from '../registry/Entry.js';
-import type { ListResult, LeaseChange } from '../registry/Registry.js';
-import type { WatchBatch } from '../registry/Watchers.js';
+import type { Entry, RegistryEvent, WatchFilter } from './Entry.js';
 
 /**
  * The registry's storage, as the core sees it: entries with revisions, compare-and-swap, watches and leases.
@@ -103,3 +101,23 @@ export interface RegistryBudget {
   /** The total if `name` held `json`. */
   totalBytesWith(name: string, json: string): number;
 }
+
+/** A page of `list`. */
+export interface ListResult {
+  entries: Entry[];
+  /** More entries match after the last one returned. */
+  more: boolean;
+}
+
+/** What a write does to the entry's lease: undefined keeps it, 0 removes it, seconds set (and renew) it. */
+export type LeaseChange = number | undefined;
+
+/** What a watcher gets: events in revision order, and the revision through which it has seen everything. */
+export interface WatchBatch {
+  events: RegistryEvent[];
+  /** Every matching change up to this revision has been delivered: resume from it. */
+  revision: number;
+}
+
+/** Most events in one batch (one long-poll answer, one gRPC message). */
+export const MAX_BATCH = 1000;

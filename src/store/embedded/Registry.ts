@@ -1,7 +1,8 @@
 import BTreeModule from 'sorted-btree';
-import { applyPatch } from '../core/entryJson.js';
-import type { Logger } from '../log/Logger.js';
-import { isReservedName, type Entry, type RegistryEvent, type WatchFilter } from './Entry.js';
+import { applyPatch } from '../../core/entryJson.js';
+import type { Logger } from '../../log/Logger.js';
+import { isReservedName, type Entry, type RegistryEvent, type WatchFilter } from '../../core/Entry.js';
+import type { LeaseChange, ListResult } from '../../core/Store.js';
 import { History, type HistoryOptions } from './History.js';
 import { Journal } from './Journal.js';
 import { Leases } from './Leases.js';
@@ -51,12 +52,6 @@ function entryBytes(name: string, json: string): number {
   return Buffer.byteLength(name) + Buffer.byteLength(json);
 }
 
-export interface ListResult {
-  entries: Entry[];
-  /** More entries match after the last one returned. */
-  more: boolean;
-}
-
 export interface RegistryState {
   revision: number;
   entries: Iterable<Entry>;
@@ -75,9 +70,6 @@ export interface RegistryOptions {
   onJournalBatch?: (seconds: number) => void;
   log?: Logger | undefined;
 }
-
-/** What a write does to the entry's lease: undefined keeps it, 0 removes it, seconds set (and renew) it. */
-export type LeaseChange = number | undefined;
 
 /** An expired lease whose delete could not be saved is tried again this much later. */
 const EXPIRE_RETRY_MS = 1000;

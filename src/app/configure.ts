@@ -2,20 +2,21 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { joinMembers, splitMembers, type Member } from '../core/json.js';
 import { noProgress, type Progress } from '../core/progress.js';
-import type { Entry } from '../registry/Entry.js';
-import { Registry } from '../registry/Registry.js';
-import { commitTemp, writeParts, writeTemp } from '../registry/atomicWrite.js';
-import type { FileEntry, ReadErrors, ReadOptions } from './anyLayout.js';
-import { ConfigError } from './ConfigError.js';
-import { parseConfigText, readConfigFile } from './ConfigFile.js';
-import { ConfigWriter } from './ConfigWriter.js';
-import { loadConfig } from './loadConfig.js';
-import { acquireLock, type HeldLock, LockHeldError } from './lockFile.js';
-import { additiveMerge } from './merge.js';
-import { setOwn } from './ownKeys.js';
+import type { Entry } from '../core/Entry.js';
+import { Registry } from '../store/embedded/Registry.js';
+import { commitTemp, writeParts, writeTemp } from '../fs/atomicWrite.js';
+import type { FileEntry, ReadErrors, ReadOptions } from '../config/anyLayout.js';
+import { ConfigError } from '../config/ConfigError.js';
+import { parseConfigText, readConfigFile } from '../config/ConfigFile.js';
+import { ConfigWriter } from '../config/ConfigWriter.js';
+import { loadConfig } from '../config/loadConfig.js';
+import { acquireLock, type HeldLock, LockHeldError } from '../config/lockFile.js';
+import { additiveMerge } from '../config/merge.js';
+import { setOwn } from '../config/ownKeys.js';
+import type { ConfigureInput } from './configureInput.js';
 import { configureRunning } from './runningBroker.js';
-import { configPathFrom, journalDirFor } from './paths.js';
-import { type Sections, validateConfig } from './schema.js';
+import { configPathFrom, journalDirFor } from '../config/paths.js';
+import { type Sections, validateConfig } from '../config/schema.js';
 
 export interface ConfigureResult {
   path: string;
@@ -24,9 +25,6 @@ export interface ConfigureResult {
   /** The pid of the running broker that applied the change (and saved it), when one held the file. */
   runningBroker?: number;
 }
-
-/** What to import: a file (read a value at a time: it may be an old broker's whole registry) or a short text. */
-export type ConfigureInput = { path: string } | { text: string };
 
 export interface ConfigureOptions {
   home: string;

@@ -1,12 +1,12 @@
 import { statSync } from 'node:fs';
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { ConfigWriter, type FilePlan } from '../config/ConfigWriter.js';
-import type { Sections } from '../config/schema.js';
-import { BrokerError } from '../core/BrokerError.js';
-import type { Logger } from '../log/Logger.js';
-import { commitTemp, writeParts, writeTemp, type TempFile } from './atomicWrite.js';
-import { identityOf, sameFile, type FileIdentity } from './fileIdentity.js';
+import { ConfigWriter, type FilePlan } from '../../config/ConfigWriter.js';
+import type { Sections } from '../../config/schema.js';
+import { BrokerError } from '../../core/BrokerError.js';
+import type { Logger } from '../../log/Logger.js';
+import { commitTemp, writeParts, writeTemp, type TempFile } from '../../fs/atomicWrite.js';
+import { identityOf, sameFile, type FileIdentity } from '../../fs/fileIdentity.js';
 import type { Registry } from './Registry.js';
 import type { StorageGuard } from './StorageGuard.js';
 

@@ -1,16 +1,7 @@
-import { BrokerError } from '../core/BrokerError.js';
-import { matches, type RegistryEvent, type WatchFilter } from './Entry.js';
+import { BrokerError } from '../../core/BrokerError.js';
+import { matches, type RegistryEvent, type WatchFilter } from '../../core/Entry.js';
+import { MAX_BATCH, type WatchBatch } from '../../core/Store.js';
 import type { History } from './History.js';
-
-/** What a watcher gets: events in revision order, and the revision through which it has seen everything. */
-export interface WatchBatch {
-  events: RegistryEvent[];
-  /** Every matching change up to this revision has been delivered: resume from it. */
-  revision: number;
-}
-
-/** Most events in one batch (one long-poll answer, one gRPC message). */
-export const MAX_BATCH = 1000;
 
 /**
  * Watchers woken in one turn of the event loop (each answers in that turn); the rest wake on the next turns,

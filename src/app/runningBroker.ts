@@ -2,14 +2,14 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type TLSSocket } from 'node:tls';
-import { readStatus } from '../server/statusFile.js';
-import { certificatePathFor } from '../transport/certificate.js';
-import type { FileEntry, ReadErrors, ReadOptions } from './anyLayout.js';
-import { ConfigError } from './ConfigError.js';
-import { parseConfigText, readConfigFile } from './ConfigFile.js';
-import type { ConfigureInput } from './configure.js';
-import { loadConfig } from './loadConfig.js';
-import type { LockRecord } from './processIdentity.js';
+import type { FileEntry, ReadErrors, ReadOptions } from '../config/anyLayout.js';
+import { ConfigError } from '../config/ConfigError.js';
+import { parseConfigText, readConfigFile } from '../config/ConfigFile.js';
+import type { ConfigureInput } from './configureInput.js';
+import { loadConfig } from '../config/loadConfig.js';
+import { certificatePathFor, statusPathFor } from '../config/paths.js';
+import type { LockRecord } from '../config/processIdentity.js';
+import type { BrokerOverview } from '../core/overview.js';
 
 export interface RunningChange {
   applied: string[];
@@ -41,7 +41,7 @@ export async function configureRunning(home: string, configPath: string | undefi
         'A running broker takes settings only: register entries through its API (bpclient register), or stop it first (e.g. systemctl stop bpbroker), then try again.',
     );
   }
-  const status = readStatus(path);
+  const status = runningAddress(path);
   if (status?.pid !== holder.pid || !status.port) throw new ConfigError(`A broker (pid ${holder.pid}) is starting with ${path}. Try again once it is ready.`);
   const api = loadConfig({ home, configPath }).sections.api;
   const certPath = certificatePathFor(home, api);
@@ -58,6 +58,15 @@ export async function configureRunning(home: string, configPath: string | undefi
   if (reply.status === 200 && Array.isArray(reply.json?.applied)) return { applied: reply.json.applied, untouched: reply.json.untouched ?? [] };
   const message = typeof reply.json?.message === 'string' ? reply.json.message : `answered ${reply.status}`;
   throw new ConfigError(reply.status === 400 ? message : `The running broker (pid ${holder.pid}) refused the change: ${message}`);
+}
+
+/** Where the broker listens, from the status file it keeps beside its configuration (src/server/statusFile.ts). */
+function runningAddress(configPath: string): Pick<BrokerOverview, 'pid' | 'port' | 'listenIp'> | undefined {
+  try {
+    return JSON.parse(readFileSync(statusPathFor(configPath), 'utf8')) as BrokerOverview;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A TLS connection to the broker, used only once it presents exactly `expected` (the broker's own certificate). */

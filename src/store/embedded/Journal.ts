@@ -2,9 +2,9 @@ import { mkdirSync, readdirSync, truncateSync } from 'node:fs';
 import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { BrokerError } from '../core/BrokerError.js';
-import { fsyncDir } from './atomicWrite.js';
-import { identityOf, sameInode, type FileIdentity } from './fileIdentity.js';
+import { BrokerError } from '../../core/BrokerError.js';
+import { fsyncDir } from '../../fs/atomicWrite.js';
+import { identityOf, sameInode, type FileIdentity } from '../../fs/fileIdentity.js';
 import { listSegments, readSegment, segmentName } from './journalSegments.js';
 import type { StorageGuard } from './StorageGuard.js';
 

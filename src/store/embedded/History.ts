@@ -2,9 +2,9 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { BrokerError } from '../core/BrokerError.js';
-import type { Logger } from '../log/Logger.js';
-import { matches, type Entry, type RegistryEvent, type WatchFilter } from './Entry.js';
+import { BrokerError } from '../../core/BrokerError.js';
+import type { Logger } from '../../log/Logger.js';
+import { matches, type Entry, type RegistryEvent, type WatchFilter } from '../../core/Entry.js';
 import { listSegments, readSegment, segmentName } from './journalSegments.js';
 
 const EXT = 'history';

@@ -8,12 +8,12 @@ import { open, readdir, stat, unlink, mkdir } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../config/ConfigError.js';
 import { readConfigFile } from '../config/ConfigFile.js';
-import { configure } from '../config/configure.js';
+import { configure } from './configure.js';
 import { acquireLock, type HeldLock } from '../config/lockFile.js';
 import { configPathFrom, journalDirFor } from '../config/paths.js';
 import { noProgress, type Progress } from '../core/progress.js';
 import { silentLogger, type Logger } from '../log/Logger.js';
-import { atomicCopyFile } from './atomicWrite.js';
+import { atomicCopyFile } from '../fs/atomicWrite.js';
 
 /** The folder of a configuration file's backups. */
 export function backupDirFor(configPath: string): string {
