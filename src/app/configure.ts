@@ -11,7 +11,7 @@ import { parseConfigText, readConfigFile } from '../config/ConfigFile.js';
 import { ConfigWriter } from '../config/ConfigWriter.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { acquireLock, type HeldLock, LockHeldError } from '../config/lockFile.js';
-import { additiveMerge } from '../config/merge.js';
+import { additiveMerge, isPlainObject, ownValue } from '../config/merge.js';
 import { setOwn } from '../config/ownKeys.js';
 import type { ConfigureInput } from './configureInput.js';
 import { configureRunning } from './runningBroker.js';
@@ -101,6 +101,7 @@ async function configureLocked(opts: ConfigureOptions): Promise<ConfigureResult>
     applied.unshift(...sectionsMerge.applied);
     untouched.unshift(...sectionsMerge.untouched);
     validateConfig(sectionsMerge.merged, opts.inputName);
+    refuseEntriesOnEtcd(sectionsMerge.merged, [...added.keys(), ...changed.keys()], opts.inputName);
     const sections: Sections = {};
     for (const [k, v] of Object.entries(sectionsMerge.merged)) if (k !== '_registry') setOwn(sections, k, v);
 
@@ -185,4 +186,17 @@ function mergeObjectText(target: string, input: string, prefix: string, applied:
     }
   }
   return changed ? joinMembers(members) : undefined;
+}
+
+/**
+ * With `registry.backend: "etcd"` the entries the broker serves are in etcd: entries configure added to
+ * bpbroker.json would be neither served nor shared, so they are refused, saying where they belong.
+ */
+function refuseEntriesOnEtcd(sections: Sections, names: string[], inputName: string): void {
+  const registry = ownValue(sections, 'registry');
+  if (names.length === 0 || !isPlainObject(registry) || ownValue(registry, 'backend') !== 'etcd') return;
+  throw new ConfigError(
+    `${inputName} holds registry entries (services.${names[0]}${names.length > 1 ? ` and ${names.length - 1} more` : ''}), but this registry is on etcd (registry.backend): ` +
+      'configure writes entries only into bpbroker.json, where they would not be served. Write them through the API (`bpclient service register`), or import an export of them (`bpbroker registry import`).',
+  );
 }

@@ -64,6 +64,17 @@ describe('bpbroker configure', () => {
     } finally {
       removeDir(home);
     }
+    // On etcd, entries in bpbroker.json would not be served: refused, saying where they belong.
+    const onEtcd = homeWith({ registry: { backend: 'etcd' } });
+    try {
+      const before = readFileSync(configFile(onEtcd));
+      const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: onEtcd }, input: '{"services": {"web-1": {"ip": "10.0.0.7"}}}' });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^Fatal error: standard input holds registry entries \(services\.web-1\), but this registry is on etcd \(registry\.backend\).*bpclient service register.*bpbroker registry import/s);
+      expect(readFileSync(configFile(onEtcd)).equals(before)).toBe(true);
+    } finally {
+      removeDir(onEtcd);
+    }
   });
 
   it('hands settings to a running broker, which uses them on the next call and saves them; entries and bad values are refused', async () => {

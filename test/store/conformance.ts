@@ -1,5 +1,5 @@
 /**
- * One suite of the Store contract (src/store/Store.ts), run against every implementation: whatever the core
+ * One suite of the Store contract (src/core/Store.ts), run against every implementation: whatever the core
  * asks of storage gives the same answers on the embedded store and on etcd.
  */
 import { describe, expect, it } from 'vitest';
