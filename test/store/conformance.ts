@@ -175,6 +175,20 @@ export function storeConformance(kind: string, factory: StoreFactory): void {
       }
     });
 
+    it('many concurrent writes of one name through one store all land, each once, in the order they were asked', async () => {
+      const s = await factory.open();
+      try {
+        await s.write('hot', register({ n: 0 }));
+        // A counter: each write reads the entry's n and adds one (as Update merges into what it reads).
+        const bump: Mutation = (existing) => put({ n: (data(existing)!.n as number) + 1 });
+        const writes = await Promise.all(Array.from({ length: 150 }, () => s.write('hot', bump)));
+        expect(writes.map((e) => data(e)!.n)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+        expect(data(await s.get('hot'))!.n).toBe(150);
+      } finally {
+        await s.close();
+      }
+    }, 60_000);
+
     it('deletes with a check; create and mod revisions across update, delete, re-create and Replace', async () => {
       const s = await factory.open();
       try {

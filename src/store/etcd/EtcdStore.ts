@@ -31,7 +31,9 @@ const LIST_CHUNK = 100;
  * run the caller's function, and write in a Txn on the read mod_revision (create_revision 0 when absent),
  * reading and running it again when another writer got there first. Each leased entry has its own etcd lease.
  * An explicit delete also puts the delete marker (the key PREFIX itself, which no entry has: names are never
- * empty) in the same Txn, which tells it from a lease expiry in watches (EtcdStoreWatch).
+ * empty) in the same Txn, which tells it from a lease expiry in watches (EtcdStoreWatch). Writes and deletes of one
+ * name through one store run one at a time, in the order asked: at once, all but one would lose their Txn, read
+ * again and retry, each round, so a hot name would cost a round trip pair per writer per write (and 503s).
  */
 export class EtcdStore implements Store {
   readonly kind = 'etcd';
@@ -43,6 +45,8 @@ export class EtcdStore implements Store {
   /** The etcd lease of each leased entry read or written here, for leaseLeft. */
   private readonly leaseOf = new WeakMap<Entry, string>();
   private readonly watchContext: WatchContext;
+  /** The last write or delete asked of each name that is still running (see `inTurn`). */
+  private readonly turns = new Map<string, Promise<unknown>>();
 
   private constructor(
     readonly client: EtcdClient,
@@ -140,7 +144,11 @@ export class EtcdStore implements Store {
   }
 
   async write(name: string, mutate: Mutation): Promise<Entry> {
-    const key = this.key(checkName(name));
+    return this.inTurn(checkName(name), () => this.writeNow(name, mutate));
+  }
+
+  private async writeNow(name: string, mutate: Mutation): Promise<Entry> {
+    const key = this.key(name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { kv, entry: existing } = await this.read(key);
       const w = mutate(existing);
@@ -181,7 +189,11 @@ export class EtcdStore implements Store {
   }
 
   async delete(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
-    const key = this.key(checkName(name));
+    return this.inTurn(checkName(name), () => this.deleteNow(name, check));
+  }
+
+  private async deleteNow(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
+    const key = this.key(name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { kv, entry } = await this.read(key);
       check?.(entry);
@@ -228,6 +240,21 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     this.names.close();
     this.client.close();
+  }
+
+  /** Runs `run` once every write or delete of `name` asked before it has finished (failed or not). */
+  private inTurn<T>(name: string, run: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(name);
+    const mine = before ? before.then(run, run) : run();
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.turns.set(name, settled);
+    void settled.then(() => {
+      if (this.turns.get(name) === settled) this.turns.delete(name);
+    });
+    return mine;
   }
 
   private key(name: string): Buffer {
