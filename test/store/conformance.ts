@@ -331,5 +331,20 @@ export function storeConformance(kind: string, factory: StoreFactory): void {
         await a.close();
       }
     });
+
+    if (twin) it('two stores writing one name at once: every write lands once (conflicts between them are retried)', async () => {
+      const a = await factory.open();
+      const b = await twin(a);
+      try {
+        const bump: Mutation = (existing) => put({ n: ((data(existing)?.n as number | undefined) ?? 0) + 1 });
+        // Neither store knows the name yet: both take it as new, and all but one first write lose to the other's.
+        const writes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).write('race', bump)));
+        expect(writes.map((e) => data(e)!.n).sort((x, y) => (x as number) - (y as number))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+        expect(data(await a.get('race'))!.n).toBe(40);
+      } finally {
+        await b.close();
+        await a.close();
+      }
+    }, 60_000);
   });
 }

@@ -149,9 +149,19 @@ export class EtcdStore implements Store {
 
   private async writeNow(name: string, mutate: Mutation): Promise<Entry> {
     const key = this.key(name);
+    // A name this store does not know is most likely new (a Register): the first try takes it as absent and so
+    // needs no Range. A Txn that fails reads the key in its else branch: the next try needs no Range either.
+    let known: Read | undefined = this.names.has(name) ? undefined : { kv: undefined, entry: undefined, guessed: true };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { kv, entry: existing } = await this.read(key);
-      const w = mutate(existing);
+      const { kv, entry: existing, guessed } = known ?? (await this.read(key));
+      known = undefined;
+      let w: ReturnType<Mutation>;
+      try {
+        w = mutate(existing);
+      } catch (err) {
+        if (guessed) continue; // refused on a guess (e.g. Update of a name written elsewhere just now): read it
+        throw err;
+      }
       const oldLease = kv && kv.lease !== '0' ? kv.lease : undefined;
       const lease = await this.leaseFor(w.ttl, existing, oldLease);
       const head: EntryHead = { ip: w.ip, ts: w.ts, ...(lease ? { ttl: lease.ttl } : {}) };
@@ -162,14 +172,18 @@ export class EtcdStore implements Store {
       const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
       let done: Awaited<ReturnType<EtcdClient['txn']>>;
       try {
-        done = await this.call(this.client.txn([guard], [put]));
+        done = await this.call(this.client.txn([guard], [put], [op.get(key)]));
       } catch (err) {
         if (lease?.granted) this.revoke(lease.id);
         throw err;
       }
       if (!done.succeeded) {
         if (lease?.granted) this.revoke(lease.id);
-        continue; // another writer got there first: read again, and let `mutate` decide again
+        // Another writer got there first (or the guess was wrong): `mutate` decides again on the key as it is now.
+        this.seen(done.revision);
+        const now = done.responses[0]?.responseRange?.kvs[0];
+        known = { kv: now, entry: now && this.entryOf(now) };
+        continue;
       }
       this.seen(done.revision);
       if (oldLease && oldLease !== lease?.id) this.revoke(oldLease);
@@ -261,7 +275,7 @@ export class EtcdStore implements Store {
     return Buffer.concat([this.prefix, nameBytes(name)]);
   }
 
-  private async read(key: Buffer): Promise<{ kv: KeyValue | undefined; entry: Entry | undefined }> {
+  private async read(key: Buffer): Promise<Read> {
     const r = await this.call(this.client.range(key));
     this.seen(r.revision);
     const kv = r.kvs[0];
@@ -318,6 +332,13 @@ export class EtcdStore implements Store {
   private seen(revision: number): void {
     if (revision > this.newest) this.newest = revision;
   }
+}
+
+/** A key as read (kv undefined: absent), or as guessed without reading. */
+interface Read {
+  kv: KeyValue | undefined;
+  entry: Entry | undefined;
+  guessed?: boolean;
 }
 
 /** The key of the empty name is the delete marker's (the core refuses empty names before they get here). */
