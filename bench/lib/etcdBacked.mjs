@@ -9,6 +9,8 @@ import { cpuOf, seedCertificate, startBroker, tempHome } from './procs.mjs';
 export const ETCD_BACKED_IDS = ['etcd-backed', 'etcd-fleet'];
 
 const PREFIX = '/bpbroker/';
+/** Direct Puts go outside the brokers' prefix: the brokers' watch of their prefix would otherwise work during etcd's turn. */
+const DIRECT = '/bench-direct/';
 const READERS = 32;
 const CHANNELS = 4;
 
@@ -126,9 +128,9 @@ async function etcdBacked(o, broker) {
     const w = withCpuMedians(
       await o.sideBySide([
         { label: 'broker Register', run: loop(() => rpc.unary('register', { name: `ebnew${concurrency}-${seq++}`, json: o.entryJson })) },
-        { label: 'etcd Put (new keys)', run: loop(() => o.etcdRpc.unary('put', { key: Buffer.from(`${PREFIX}ebput${concurrency}-${seq++}`), value })) },
+        { label: 'etcd Put (new keys)', run: loop(() => o.etcdRpc.unary('put', { key: Buffer.from(`${DIRECT}put${concurrency}-${seq++}`), value })) },
         { label: 'broker Update', run: loop(() => rpc.unary('update', { name: 'eb-hot', json: `{"n":${seq++}}` })) },
-        { label: 'etcd Put (one key)', run: loop(() => o.etcdRpc.unary('put', { key: Buffer.from(`${PREFIX}eb-put-hot`), value: Buffer.from(`{"n":${seq++}}`) })) },
+        { label: 'etcd Put (one key)', run: loop(() => o.etcdRpc.unary('put', { key: Buffer.from(`${DIRECT}hot`), value: Buffer.from(`{"n":${seq++}}`) })) },
       ]),
     );
     const [reg, put, upd, putOne] = w;
