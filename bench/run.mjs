@@ -16,6 +16,7 @@ import { startEtcd } from './lib/etcd.mjs';
 import { extensionSupport, installBenchExtension } from './lib/extension.mjs';
 import { formatTable } from './lib/report.mjs';
 import { COORDINATION_IDS, coordinationScenarios } from './lib/coordination.mjs';
+import { ETCD_BACKED_IDS, etcdBackedScenarios } from './lib/etcdBacked.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,10 +28,10 @@ const { values: args } = parseArgs({
 
 const QUICK = args.quick;
 const cfg = QUICK
-  ? { warmMs: 200, roundMs: 500, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 500, watchers: 200 }
+  ? { warmMs: 100, roundMs: 300, rounds: 1, bigEntries: 10_000, smallEntries: 1_000, startRounds: 1, leases: 500, watchers: 200 }
   : { warmMs: 1000, roundMs: 2000, rounds: 5, bigEntries: 100_000, smallEntries: 1_000, startRounds: 5, leases: 10_000, watchers: 1000 };
 const GROUPS = { coordination: COORDINATION_IDS };
-const IDS = ['https-get', 'grpc-get', 'writes', 'etcd', 'discovery', 'extension', 'startup', 'big-writes', ...COORDINATION_IDS];
+const IDS = ['https-get', 'grpc-get', 'writes', 'etcd', ...ETCD_BACKED_IDS, 'discovery', 'extension', 'startup', 'big-writes', ...COORDINATION_IDS];
 const only = args.only ? new Set(args.only.split(',').flatMap((id) => GROUPS[id] ?? [id])) : undefined;
 for (const id of only ?? []) {
   if (!IDS.includes(id)) {
@@ -172,9 +173,12 @@ async function main() {
 
     // --- durable writes, and etcd doing the same -------------------------------------------------------------
     let etcd;
-    if (wanted('writes') || wanted('etcd')) {
-      if (!machine.etcd) skip('etcd', 'etcd Range/Put over gRPC', 'etcd is not on PATH (Debian: apt-get install etcd-server); broker figures are shown alone');
-      else {
+    if (wanted('writes') || wanted('etcd') || ETCD_BACKED_IDS.some(wanted)) {
+      if (!machine.etcd) {
+        const why = 'etcd is not on PATH (Debian: apt-get install etcd-server)';
+        if (wanted('writes') || wanted('etcd')) skip('etcd', 'etcd Range/Put over gRPC', `${why}; broker figures are shown alone`);
+        for (const id of ETCD_BACKED_IDS.filter(wanted)) skip(id, 'brokers with their registry on etcd', why);
+      } else {
         etcd = await startEtcd(tempHome('bpbroker-bench-etcd-'), cert);
         servers.push(etcd);
       }
@@ -216,6 +220,8 @@ async function main() {
       ]);
       record('etcd-get', 'gRPC Get vs etcd Range of one key (32 in flight)', sides, { ratio: { value: sides[0].rps / sides[1].rps, of: 'broker / etcd' } });
     }
+    // --- brokers whose registry is on that etcd ----------------------------------------------------------------
+    if (etcd) await etcdBackedScenarios({ wanted, sideBySide, record, log, cert, servers, etcd, etcdRpc, entryJson, cpus: machine.cpus });
     etcdRpc?.close();
     if (etcd) {
       await etcd.stop();

@@ -4,7 +4,8 @@ const n = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '
 const ms = (x) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : 'n/a');
 
 function figure(side, unit) {
-  return `${side.label}: ${n(side.rps)} ${unit} (p50 ${ms(side.p50)} ms, p99 ${ms(side.p99)} ms)`;
+  const cpu = side.cpuMsPerCall ? `, CPU per call: ${Object.entries(side.cpuMsPerCall).map(([k, v]) => `${k} ${ms(v)} ms`).join(', ')}` : '';
+  return `${side.label}: ${n(side.rps)} ${unit} (p50 ${ms(side.p50)} ms, p99 ${ms(side.p99)} ms${cpu})`;
 }
 
 export function formatTable(report) {

@@ -87,6 +87,29 @@ describe('etcd store: a watch whose reader falls behind', () => {
   });
 });
 
+/** Unary calls etcd has answered so far, by method (its /metrics). */
+async function etcdCalls(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${etcd.endpoints[0]}/metrics`)).text();
+  const calls: Record<string, number> = {};
+  for (const m of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\d+)/gm)) calls[m[1]!] = (calls[m[1]!] ?? 0) + Number(m[2]);
+  return calls;
+}
+
+describe('etcd store round trips', () => {
+  it('a write of a name the store does not know (a Register) is one Txn, with no Range first', async () => {
+    const s = await openEtcd('/trips/');
+    try {
+      const before = await etcdCalls();
+      await s.write('new', () => ({ json: '{}', ip: '', ts: 0 }));
+      const after = await etcdCalls();
+      expect((after.Txn ?? 0) - (before.Txn ?? 0)).toBe(1);
+      expect((after.Range ?? 0) - (before.Range ?? 0)).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('etcd store while etcd is unreachable', () => {
   it('answers UNAVAILABLE within 2 s, reports the problem, and recovers by itself', { timeout: 60_000 }, async () => {
     const s = await openEtcd('/down/');

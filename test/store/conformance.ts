@@ -175,6 +175,20 @@ export function storeConformance(kind: string, factory: StoreFactory): void {
       }
     });
 
+    it('many concurrent writes of one name through one store all land, each once, in the order they were asked', async () => {
+      const s = await factory.open();
+      try {
+        await s.write('hot', register({ n: 0 }));
+        // A counter: each write reads the entry's n and adds one (as Update merges into what it reads).
+        const bump: Mutation = (existing) => put({ n: (data(existing)!.n as number) + 1 });
+        const writes = await Promise.all(Array.from({ length: 150 }, () => s.write('hot', bump)));
+        expect(writes.map((e) => data(e)!.n)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+        expect(data(await s.get('hot'))!.n).toBe(150);
+      } finally {
+        await s.close();
+      }
+    }, 60_000);
+
     it('deletes with a check; create and mod revisions across update, delete, re-create and Replace', async () => {
       const s = await factory.open();
       try {
@@ -317,5 +331,20 @@ export function storeConformance(kind: string, factory: StoreFactory): void {
         await a.close();
       }
     });
+
+    if (twin) it('two stores writing one name at once: every write lands once (conflicts between them are retried)', async () => {
+      const a = await factory.open();
+      const b = await twin(a);
+      try {
+        const bump: Mutation = (existing) => put({ n: ((data(existing)?.n as number | undefined) ?? 0) + 1 });
+        // Neither store knows the name yet: both take it as new, and all but one first write lose to the other's.
+        const writes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).write('race', bump)));
+        expect(writes.map((e) => data(e)!.n).sort((x, y) => (x as number) - (y as number))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+        expect(data(await a.get('race'))!.n).toBe(40);
+      } finally {
+        await b.close();
+        await a.close();
+      }
+    }, 60_000);
   });
 }

@@ -32,7 +32,9 @@ const LIST_CHUNK = 100;
  * run the caller's function, and write in a Txn on the read mod_revision (create_revision 0 when absent),
  * reading and running it again when another writer got there first. Each leased entry has its own etcd lease.
  * An explicit delete also puts the delete marker (the key PREFIX itself, which no entry has: names are never
- * empty) in the same Txn, which tells it from a lease expiry in watches (EtcdStoreWatch).
+ * empty) in the same Txn, which tells it from a lease expiry in watches (EtcdStoreWatch). Writes and deletes of one
+ * name through one store run one at a time, in the order asked: at once, all but one would lose their Txn, read
+ * again and retry, each round, so a hot name would cost a round trip pair per writer per write (and 503s).
  */
 export class EtcdStore implements Store {
   readonly kind = 'etcd';
@@ -44,6 +46,8 @@ export class EtcdStore implements Store {
   /** The etcd lease of each leased entry read or written here, for leaseLeft. */
   private readonly leaseOf = new WeakMap<Entry, string>();
   private readonly watchContext: WatchContext;
+  /** The last write or delete asked of each name that is still running (see `inTurn`). */
+  private readonly turns = new Map<string, Promise<unknown>>();
 
   private constructor(
     readonly client: EtcdClient,
@@ -143,10 +147,24 @@ export class EtcdStore implements Store {
   }
 
   async write(name: string, mutate: Mutation): Promise<Entry> {
-    const key = this.key(checkName(name));
+    return this.inTurn(checkName(name), () => this.writeNow(name, mutate));
+  }
+
+  private async writeNow(name: string, mutate: Mutation): Promise<Entry> {
+    const key = this.key(name);
+    // A name this store does not know is most likely new (a Register): the first try takes it as absent and so
+    // needs no Range. A Txn that fails reads the key in its else branch: the next try needs no Range either.
+    let known: Read | undefined = this.names.has(name) ? undefined : { kv: undefined, entry: undefined, guessed: true };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { kv, entry: existing } = await this.read(key);
-      const w = mutate(existing);
+      const { kv, entry: existing, guessed } = known ?? (await this.read(key));
+      known = undefined;
+      let w: ReturnType<Mutation>;
+      try {
+        w = mutate(existing);
+      } catch (err) {
+        if (guessed) continue; // refused on a guess (e.g. Update of a name written elsewhere just now): read it
+        throw err;
+      }
       const oldLease = kv && kv.lease !== '0' ? kv.lease : undefined;
       const lease = await this.leaseFor(w.ttl, existing, oldLease);
       const head: EntryHead = { ip: w.ip, ts: w.ts, ...(lease ? { ttl: lease.ttl } : {}) };
@@ -157,14 +175,18 @@ export class EtcdStore implements Store {
       const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
       let done: Awaited<ReturnType<EtcdClient['txn']>>;
       try {
-        done = await this.call(this.client.txn([guard], [put]));
+        done = await this.call(this.client.txn([guard], [put], [op.get(key)]));
       } catch (err) {
         if (lease?.granted) this.revoke(lease.id);
         throw err;
       }
       if (!done.succeeded) {
         if (lease?.granted) this.revoke(lease.id);
-        continue; // another writer got there first: read again, and let `mutate` decide again
+        // Another writer got there first (or the guess was wrong): `mutate` decides again on the key as it is now.
+        this.seen(done.revision);
+        const now = done.responses[0]?.responseRange?.kvs[0];
+        known = { kv: now, entry: now && this.entryOf(now) };
+        continue;
       }
       this.seen(done.revision);
       if (oldLease && oldLease !== lease?.id) this.revoke(oldLease);
@@ -184,7 +206,11 @@ export class EtcdStore implements Store {
   }
 
   async delete(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
-    const key = this.key(checkName(name));
+    return this.inTurn(checkName(name), () => this.deleteNow(name, check));
+  }
+
+  private async deleteNow(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
+    const key = this.key(name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { kv, entry } = await this.read(key);
       check?.(entry);
@@ -233,11 +259,26 @@ export class EtcdStore implements Store {
     this.client.close();
   }
 
+  /** Runs `run` once every write or delete of `name` asked before it has finished (failed or not). */
+  private inTurn<T>(name: string, run: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(name);
+    const mine = before ? before.then(run, run) : run();
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.turns.set(name, settled);
+    void settled.then(() => {
+      if (this.turns.get(name) === settled) this.turns.delete(name);
+    });
+    return mine;
+  }
+
   private key(name: string): Buffer {
     return Buffer.concat([this.prefix, nameBytes(name)]);
   }
 
-  private async read(key: Buffer): Promise<{ kv: KeyValue | undefined; entry: Entry | undefined }> {
+  private async read(key: Buffer): Promise<Read> {
     const r = await this.call(this.client.range(key));
     this.seen(r.revision);
     const kv = r.kvs[0];
@@ -294,6 +335,13 @@ export class EtcdStore implements Store {
   private seen(revision: number): void {
     if (revision > this.newest) this.newest = revision;
   }
+}
+
+/** A key as read (kv undefined: absent), or as guessed without reading. */
+interface Read {
+  kv: KeyValue | undefined;
+  entry: Entry | undefined;
+  guessed?: boolean;
 }
 
 /** The key of the empty name is the delete marker's (the core refuses empty names before they get here). */
