@@ -207,6 +207,7 @@ async function readExport(path: string, progress: Progress, onEntry: (e: EntryLi
     await onEntry(e);
     progress.advance(bytes);
   }
+  progress.advance(bytes);
   if (n === 0) throw new BrokerError('INVALID_ARGUMENT', `${path} is empty: not a registry export`);
   if (end === undefined) throw new BrokerError('INVALID_ARGUMENT', `${path} ends at line ${n} without its end line: the export did not finish (export again); nothing was imported`);
   return { entries, bytes };

@@ -2,7 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { openRegistryStore } from '../../../app/openRegistryStore.js';
 import { exportRegistry, type TransferSummary } from '../../../app/registryTransfer.js';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
-import { brokerFailure } from '../../../cli/fatal.js';
+import { brokerFailure, fatal } from '../../../cli/fatal.js';
 import { progressBar } from '../../../cli/progressBar.js';
 import { backendFlag } from '../../../cli/registryFlags.js';
 import { commitTemp, writeTemp } from '../../../registry/atomicWrite.js';
@@ -44,6 +44,7 @@ export default class RegistryExport extends Command {
           await commitTemp(temp, output);
           summary = done;
         } else {
+          process.stdout.on('error', () => {}); // a reader that went away: the write that failed says so
           summary = await exportRegistry(opened.store, writeStdout, progress);
         }
       } finally {
@@ -57,6 +58,7 @@ export default class RegistryExport extends Command {
       if (flags.output !== undefined) this.log(line);
       else process.stderr.write(`${line}\n`);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') return fatal(this, 'Standard output was closed before the export finished');
       return brokerFailure(this, err, home);
     }
   }
