@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { Args, Command, Flags } from '@oclif/core';
 import { openRegistryStore } from '../../../app/openRegistryStore.js';
 import { importRegistry } from '../../../app/registryTransfer.js';
 import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
 import { brokerFailure } from '../../../cli/fatal.js';
 import { progressBar } from '../../../cli/progressBar.js';
+import { ConfigError } from '../../../config/ConfigError.js';
 import { backendFlag } from '../../../cli/registryFlags.js';
 
 export default class RegistryImport extends Command {
@@ -33,6 +35,8 @@ export default class RegistryImport extends Command {
     const home = homeFrom(flags);
     const progress = progressBar();
     try {
+      // Before the store is opened (and an installation folder made for it): a typo in the name fails alone.
+      if (!existsSync(args.file)) throw new ConfigError(`Cannot read ${args.file}: no such file`);
       const opened = await openRegistryStore({ home, configPath: flags.config, backend: flags.backend, purpose: 'registry import' });
       let summary: Awaited<ReturnType<typeof importRegistry>>;
       try {
