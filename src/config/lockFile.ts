@@ -6,7 +6,7 @@ import { lockPathFor } from './paths.js';
 import { heldTokens, isLive, parseLockRecord, thisProcess, type LockRecord } from './processIdentity.js';
 
 /** Who holds a configuration file: the broker while it runs, or a command that rewrites the file. */
-export type LockPurpose = 'broker' | 'configure' | 'restore';
+export type LockPurpose = 'broker' | 'configure' | 'restore' | 'registry export' | 'registry import';
 
 /** A lock this process holds; `release` removes the file unless it is no longer ours. */
 export interface HeldLock {

@@ -69,6 +69,11 @@ export interface RegistryOptions {
   /** Seconds each journal batch took to write and fsync. */
   onJournalBatch?: (seconds: number) => void;
   log?: Logger | undefined;
+  /**
+   * Leases are kept with their entries but never run out: for tools that work on a stopped broker's file (an
+   * import must not lose a leased entry before the file has it). The broker starts every lease afresh anyway.
+   */
+  holdLeases?: boolean | undefined;
 }
 
 /** An expired lease whose delete could not be saved is tried again this much later. */
@@ -107,6 +112,7 @@ export class Registry {
   static async open(opts: RegistryOptions): Promise<Registry> {
     const reg = new Registry();
     reg.log = opts.log;
+    if (opts.holdLeases) reg.leases.close();
     const { entries } = reg;
     let revision = opts.snapshot.revision;
     for (const e of opts.snapshot.entries) {
