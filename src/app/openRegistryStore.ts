@@ -1,16 +1,16 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../config/ConfigError.js';
-import { configure } from '../config/configure.js';
+import { configure } from './configure.js';
 import { type LoadedConfig, loadConfig } from '../config/loadConfig.js';
 import { acquireLock, type HeldLock, LockHeldError } from '../config/lockFile.js';
 import { configPathFrom, journalDirFor } from '../config/paths.js';
 import { BrokerError } from '../core/BrokerError.js';
-import { Registry } from '../registry/Registry.js';
-import { etcdSettings } from '../server/settings.js';
+import { Registry } from '../store/embedded/Registry.js';
+import { etcdSettings } from '../store/etcd/etcdSettings.js';
 import { EmbeddedStore } from '../store/embedded/EmbeddedStore.js';
 import { EtcdStore } from '../store/etcd/EtcdStore.js';
-import type { Store } from '../store/Store.js';
+import type { Store } from '../core/Store.js';
 
 export type Backend = 'embedded' | 'etcd';
 

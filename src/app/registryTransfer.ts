@@ -16,8 +16,8 @@ import { isServicesSetting, STORE_PREFIX } from '../config/schema.js';
 import { BrokerError } from '../core/BrokerError.js';
 import { compactJson, isJsonObject, splitMembers } from '../core/json.js';
 import { noProgress, type Progress } from '../core/progress.js';
-import type { Entry } from '../registry/Entry.js';
-import type { Store } from '../store/Store.js';
+import type { Entry } from '../core/Entry.js';
+import type { Store } from '../core/Store.js';
 
 export const TRANSFER_FORMAT = 'bpbroker-registry';
 export const TRANSFER_VERSION = 1;

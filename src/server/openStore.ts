@@ -5,7 +5,7 @@ import type { Registry } from '../store/embedded/Registry.js';
 import { EmbeddedStore } from '../store/embedded/EmbeddedStore.js';
 import { EtcdStore } from '../store/etcd/EtcdStore.js';
 import type { Store } from '../core/Store.js';
-import { etcdSettings } from './settings.js';
+import { etcdSettings } from '../store/etcd/etcdSettings.js';
 
 /**
  * The store `registry.backend` names. The embedded registry (bpbroker.json and its journal) is open either way:

@@ -5,7 +5,7 @@ import { brokerFlags, homeFrom } from '../../../cli/brokerFlags.js';
 import { brokerFailure, fatal } from '../../../cli/fatal.js';
 import { progressBar } from '../../../cli/progressBar.js';
 import { backendFlag } from '../../../cli/registryFlags.js';
-import { commitTemp, writeTemp } from '../../../registry/atomicWrite.js';
+import { commitTemp, writeTemp } from '../../../fs/atomicWrite.js';
 
 export default class RegistryExport extends Command {
   static override summary = 'Write every registry entry to a file (JSON lines), to import into any store.';
