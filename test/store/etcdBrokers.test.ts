@@ -168,4 +168,29 @@ describe('two brokers on one etcd prefix', () => {
     expect((await legacy(c, 'Register', { name: 'only-other', data: '{}' })).status).toBe(200);
     expect((await legacy(b, 'Get', { name: 'only-other' })).json.success).toBe(false);
   });
+
+  it('a write whose connection to etcd drops after etcd got it: 503 saying it may be applied; a retried Register answers sensibly', async () => {
+    const name = 'dropped-write';
+    const data = '{"marker":"cut-after-this-write"}';
+    const cut = proxy.dropAfter('cut-after-this-write');
+    const r = await legacy(b, 'Register', { name, data });
+    await cut;
+    expect(r.status, r.text).toBe(503);
+    expect(r.json.message).toMatch(/^Registry unavailable: .*the write may have been applied; read the entry before writing it again$/);
+    expect(r.reason).toBe(r.json.message);
+    // etcd applied it: every broker serves it.
+    await waitFor(async () => (await legacy(a, 'Get', { name })).json.success === true, 5_000, 20, 'the write in etcd');
+    // Retried as is through B: refused as existing (not a second entry, not an error), the first write intact.
+    const again = await legacy(b, 'Register', { name, data });
+    expect(again.status).toBe(200);
+    expect(again.json).toMatchObject({ success: false, message: `Entry '${name}' already exists` });
+    expect((await legacy(b, 'Get', { name })).json.data).toMatchObject({ marker: 'cut-after-this-write' });
+    // gRPC says the same.
+    const cut2 = proxy.dropAfter('cut-again');
+    const err = await gb.replace(name, '{"marker":"cut-again"}').then(() => undefined, (e: { code: number; details: string }) => e);
+    await cut2;
+    expect(err?.code).toBe(14); // UNAVAILABLE
+    expect(err?.details).toMatch(/the write may have been applied; read the entry before writing it again$/);
+    await waitFor(async () => JSON.parse((await ga.get(name)).json).marker === 'cut-again', 5_000, 20, 'the replace in etcd');
+  });
 });

@@ -57,13 +57,16 @@ export class EtcdCaller {
           this.dropToken(token);
           continue;
         }
-        if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
+        const lost = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED;
+        if (lost) {
           this.endpoints.failover(ep);
           tries -= 1;
           const retry = (opts.read || NOT_SENT.test(details)) && err.code === grpc.status.UNAVAILABLE && tries > 0 && Date.now() < deadline;
           if (retry) continue;
         }
-        throw toEtcdError(err, `${ep.address} (${what})`);
+        const failure = toEtcdError(err, `${ep.address} (${what})`);
+        failure.mayBeApplied = !opts.read && (lost || err.code === grpc.status.CANCELLED) && !NOT_SENT.test(details);
+        throw failure;
       }
     }
   }

@@ -10,7 +10,7 @@ import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
 import { decodeEntry, type EntryHead, encodeValue } from './entryValue.js';
 import { keyAfter, prefixEnd } from './keys.js';
 import { nameBytes } from './nameKeys.js';
-import { brokerErrorOf } from './storeErrors.js';
+import { brokerErrorOf, writeErrorOf } from './storeErrors.js';
 import { compare, op } from './txn.js';
 
 export const DEFAULT_PREFIX = '/bpbroker/';
@@ -154,7 +154,7 @@ export class EtcdStore implements Store {
       const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
       let done: Awaited<ReturnType<EtcdClient['txn']>>;
       try {
-        done = await this.call(this.client.txn([guard], [put]));
+        done = await this.call(this.client.txn([guard], [put]), writeErrorOf);
       } catch (err) {
         if (lease?.granted) this.revoke(lease.id);
         throw err;
@@ -186,7 +186,8 @@ export class EtcdStore implements Store {
       const { kv, entry } = await this.read(key);
       check?.(entry);
       if (!kv) return false;
-      const done = await this.call(this.client.txn([compare(key, 'mod_revision', '=', kv.modRevision)], [op.delete(key), op.put(this.prefix, key.subarray(this.prefix.length))]));
+      const ops = [op.delete(key), op.put(this.prefix, key.subarray(this.prefix.length))];
+      const done = await this.call(this.client.txn([compare(key, 'mod_revision', '=', kv.modRevision)], ops), writeErrorOf);
       if (!done.succeeded) continue;
       this.seen(done.revision);
       if (kv.lease !== '0') this.revoke(kv.lease); // it holds no key now; revoked so it does not linger until it expires
@@ -271,14 +272,18 @@ export class EtcdStore implements Store {
     this.client.leaseRevoke(id).catch(() => {}); // a lease left behind holds no key and runs out by itself
   }
 
-  /** Runs a call to etcd: its failure as a BrokerError; UNAVAILABLE sets `problem`, any answer clears it. */
-  private async call<T>(p: Promise<T>): Promise<T> {
+  /**
+   * Runs a call to etcd: its failure as a BrokerError (`answer` says how to tell the client); UNAVAILABLE sets
+   * `problem`, any answer clears it.
+   */
+  private async call<T>(p: Promise<T>, answer: (err: unknown) => BrokerError = brokerErrorOf): Promise<T> {
     try {
       const r = await p;
       this.trouble = undefined;
       return r;
     } catch (err) {
-      throw this.failed(err);
+      this.failed(err);
+      throw answer(err);
     }
   }
 
