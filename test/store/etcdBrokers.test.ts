@@ -193,4 +193,21 @@ describe('two brokers on one etcd prefix', () => {
     expect(err?.details).toMatch(/the write may have been applied; read the entry before writing it again$/);
     await waitFor(async () => JSON.parse((await ga.get(name)).json).marker === 'cut-again', 5_000, 20, 'the replace in etcd');
   });
+
+  it('an Update giving an entry a lease, cut after etcd got it: the entry is not lost with that lease', async () => {
+    const name = 'dropped-lease';
+    expect((await legacy(a, 'Register', { name, data: '{"v":1}' })).status).toBe(200);
+    const cut = proxy.dropAfter('cut-with-a-lease');
+    const r = await legacy(b, 'Update', { name, data: '{"marker":"cut-with-a-lease"}', ttl: '60' });
+    await cut;
+    expect(r.status, r.text).toBe(503);
+    expect(r.json.message).toMatch(/the write may have been applied/);
+    // B's next write reaches etcd after whatever B did about the failed one.
+    expect((await legacy(b, 'Update', { name: 'after-the-cut', data: '{}' })).status).toBe(200);
+    // etcd applied the Update: the entry holds it, on its new lease; it was neither its old self nor gone.
+    const now = await legacy(a, 'Get', { name });
+    expect(now.json.success, now.text).toBe(true);
+    expect(now.json.data).toMatchObject({ v: 1, marker: 'cut-with-a-lease' });
+    expect((await ga.get(name)).ttl).toBeGreaterThan(50);
+  });
 });

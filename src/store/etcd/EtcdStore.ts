@@ -4,6 +4,7 @@ import { type Entry, isReservedName, type WatchFilter } from '../../registry/Ent
 import type { ListResult } from '../../registry/Registry.js';
 import type { Mutation, Store, StoreWatch } from '../Store.js';
 import { EtcdClient } from './EtcdClient.js';
+import { EtcdError } from './EtcdError.js';
 import { EtcdNames } from './EtcdNames.js';
 import type { EtcdOptions } from './EtcdOptions.js';
 import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
@@ -154,10 +155,14 @@ export class EtcdStore implements Store {
       const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
       let done: Awaited<ReturnType<EtcdClient['txn']>>;
       try {
-        done = await this.call(this.client.txn([guard], [put]), writeErrorOf);
+        done = await this.client.txn([guard], [put]);
+        this.trouble = undefined;
       } catch (err) {
-        if (lease?.granted) this.revoke(lease.id);
-        throw err;
+        // A Txn that etcd may have applied keeps its lease: revoking it would delete the entry it may now hold
+        // (a lease that holds no key runs out by itself).
+        if (lease?.granted && !(err instanceof EtcdError && err.mayBeApplied)) this.revoke(lease.id);
+        this.failed(err);
+        throw writeErrorOf(err);
       }
       if (!done.succeeded) {
         if (lease?.granted) this.revoke(lease.id);
