@@ -210,4 +210,14 @@ describe('two brokers on one etcd prefix', () => {
     expect(now.json.data).toMatchObject({ v: 1, marker: 'cut-with-a-lease' });
     expect((await ga.get(name)).ttl).toBeGreaterThan(50);
   });
+
+  it('a read whose connection to etcd drops is tried again: the client gets its answer, not a 503', async () => {
+    const name = 'read-cut-under-it';
+    expect((await legacy(a, 'Register', { name, data: '{"v":1}' })).status).toBe(200);
+    const cut = proxy.dropAfter(name);
+    const r = await legacy(b, 'Get', { name });
+    await cut;
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.data).toMatchObject({ v: 1 });
+  });
 });

@@ -41,7 +41,9 @@ export class EtcdCaller {
 
   async call<R>(what: string, invoke: Invoke<R>, opts: CallOptions = {}): Promise<R> {
     const deadline = Date.now() + this.deadlineMs;
-    let tries = this.endpoints.count;
+    // Each member once, and one more: a connection that drops under a call is set up again by the next try, so a
+    // single endpoint (one member, or a load balancer) survives a dropped connection too.
+    let tries = this.endpoints.count + 1;
     let relogged = false;
     for (;;) {
       if (this.closed) throw new EtcdError('UNAVAILABLE', 'Registry unavailable: the etcd client is closed');
