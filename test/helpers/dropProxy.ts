@@ -9,13 +9,19 @@ export interface DropProxy {
    * Resolves once that has happened.
    */
   dropAfter(marker: string): Promise<void>;
+  /**
+   * The next client bytes containing `marker` reach the target, but nothing comes back on that connection any
+   * more, as from a target that hangs: the client's call runs into its deadline. `release()` then cuts the
+   * connection (the target's answers held back cannot be delivered without breaking its framing).
+   */
+  stallAfter(marker: string): { release(): void };
   close(): Promise<void>;
 }
 
 /** A TCP proxy on loopback to `target` (`http://host:port`) that can cut a connection mid-call. */
 export async function startDropProxy(target: string): Promise<DropProxy> {
   const { hostname, port } = new URL(target);
-  let armed: { marker: Buffer; done: () => void } | undefined;
+  let armed: { marker: Buffer; done: () => void; stall?: { cut?: () => void; released: boolean } } | undefined;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(Number(port), hostname);
@@ -23,7 +29,13 @@ export async function startDropProxy(target: string): Promise<DropProxy> {
     let cutting: (() => void) | undefined;
     client.on('data', (chunk: Buffer) => {
       upstream.write(chunk);
-      if (armed && chunk.includes(armed.marker)) {
+      if (armed?.stall && chunk.includes(armed.marker)) {
+        const stall = armed.stall;
+        armed = undefined;
+        stall.cut = () => client.destroy();
+        cutting = () => {}; // held back from here on
+        if (stall.released) stall.cut();
+      } else if (armed && chunk.includes(armed.marker)) {
         const done = armed.done;
         armed = undefined;
         // Cut on the target's next bytes: by then it has read the request. The target's side stays open, so it
@@ -62,6 +74,16 @@ export async function startDropProxy(target: string): Promise<DropProxy> {
       return new Promise<void>((resolve) => {
         armed = { marker: Buffer.from(marker), done: resolve };
       });
+    },
+    stallAfter(marker) {
+      const stall: { cut?: () => void; released: boolean } = { released: false };
+      armed = { marker: Buffer.from(marker), done: () => {}, stall };
+      return {
+        release() {
+          stall.released = true;
+          stall.cut?.();
+        },
+      };
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -211,6 +211,23 @@ describe('two brokers on one etcd prefix', () => {
     expect((await ga.get(name)).ttl).toBeGreaterThan(50);
   });
 
+  it('a write etcd got but never answered (it hangs): 503 within 2 s saying it may be applied; applied, it stays', async () => {
+    const name = 'stalled-write';
+    const stall = proxy.stallAfter('stall-after-this-write');
+    const started = performance.now();
+    const r = await legacy(b, 'Register', { name, data: '{"marker":"stall-after-this-write"}', ttl: '60' });
+    const ms = performance.now() - started;
+    stall.release();
+    expect(r.status, r.text).toBe(503);
+    expect(r.json.message).toMatch(/^Registry unavailable: .*the write may have been applied; read the entry before writing it again$/);
+    expect(ms).toBeLessThan(2_500);
+    const next = await legacy(b, 'Update', { name: 'after-the-stall', data: '{}' });
+    expect(next.status, next.text).toBe(200);
+    const now = await legacy(a, 'Get', { name });
+    expect(now.json.success, now.text).toBe(true);
+    expect((await ga.get(name)).ttl).toBeGreaterThan(50);
+  });
+
   it('a read whose connection to etcd drops is tried again: the client gets its answer, not a 503', async () => {
     const name = 'read-cut-under-it';
     expect((await legacy(a, 'Register', { name, data: '{"v":1}' })).status).toBe(200);
