@@ -74,7 +74,7 @@ function grpcPing(port: number): Promise<{ src: string; problem: string | undefi
   const client = new PingServiceClient(`127.0.0.1:${port}`, creds, { 'grpc.ssl_target_name_override': 'bpbroker' });
   return new Promise((resolve, reject) => {
     let problem: string | undefined;
-    const c = client.ping({ json: '' }, { deadline: Date.now() + 5_000 }, (err, res) => {
+    const c = client.ping({ json: '' }, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => {
       client.close();
       if (err) reject(err);
       else resolve({ src: res.src, problem });
