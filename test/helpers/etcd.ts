@@ -30,6 +30,10 @@ export interface EtcdMember {
   kill(): Promise<void>;
   /** Start again on the same ports and data; resolves once the member serves clients (needs a quorum running). */
   start(): Promise<void>;
+  /** SIGSTOP: the member keeps its connections but answers nothing, as behind a network partition. */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
 }
 
 export interface EtcdCluster {
@@ -136,6 +140,14 @@ class Member implements EtcdMember {
   async kill(): Promise<void> {
     this.proc?.kill('SIGKILL');
     await this.exited;
+  }
+
+  freeze(): void {
+    if (!this.proc?.kill('SIGSTOP')) throw new Error(`etcd ${this.name} is not running`);
+  }
+
+  thaw(): void {
+    if (!this.proc?.kill('SIGCONT')) throw new Error(`etcd ${this.name} is not running`);
   }
 
   /** etcd_server_is_leader from /metrics (served on the client URL, over TLS too). */

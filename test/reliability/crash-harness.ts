@@ -195,6 +195,7 @@ async function killDuringStartup(home: string, ms: number): Promise<void> {
 }
 
 export interface CrashOptions {
+  /** The broker's home; its bpbroker.json may put the registry on etcd (the checks are the same). */
   home: string;
   cycles: number;
   writers?: number;

@@ -96,14 +96,16 @@ async function etcdCalls(): Promise<Record<string, number>> {
 }
 
 describe('etcd store round trips', () => {
-  it('a write of a name the store does not know (a Register) is one Txn, with no Range first', async () => {
+  it('a write is one Range and one Txn, a new name as an existing one', async () => {
     const s = await openEtcd('/trips/');
     try {
-      const before = await etcdCalls();
-      await s.write('new', () => ({ json: '{}', ip: '', ts: 0 }));
-      const after = await etcdCalls();
-      expect((after.Txn ?? 0) - (before.Txn ?? 0)).toBe(1);
-      expect((after.Range ?? 0) - (before.Range ?? 0)).toBe(0);
+      for (const round of ['new', 'existing']) {
+        const before = await etcdCalls();
+        await s.write('name', () => ({ json: '{}', ip: '', ts: 0 }));
+        const after = await etcdCalls();
+        expect((after.Txn ?? 0) - (before.Txn ?? 0), round).toBe(1);
+        expect((after.Range ?? 0) - (before.Range ?? 0), round).toBe(1);
+      }
     } finally {
       await s.close();
     }

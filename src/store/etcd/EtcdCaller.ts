@@ -41,7 +41,9 @@ export class EtcdCaller {
 
   async call<R>(what: string, invoke: Invoke<R>, opts: CallOptions = {}): Promise<R> {
     const deadline = Date.now() + this.deadlineMs;
-    let tries = this.endpoints.count;
+    // Each member once, and one more: a connection that drops under a call is set up again by the next try, so a
+    // single endpoint (one member, or a load balancer) survives a dropped connection too.
+    let tries = this.endpoints.count + 1;
     let relogged = false;
     for (;;) {
       if (this.closed) throw new EtcdError('UNAVAILABLE', 'Registry unavailable: the etcd client is closed');
@@ -57,13 +59,16 @@ export class EtcdCaller {
           this.dropToken(token);
           continue;
         }
-        if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
+        const lost = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED;
+        if (lost) {
           this.endpoints.failover(ep);
           tries -= 1;
           const retry = (opts.read || NOT_SENT.test(details)) && err.code === grpc.status.UNAVAILABLE && tries > 0 && Date.now() < deadline;
           if (retry) continue;
         }
-        throw toEtcdError(err, `${ep.address} (${what})`);
+        const failure = toEtcdError(err, `${ep.address} (${what})`);
+        failure.mayBeApplied = !opts.read && (lost || err.code === grpc.status.CANCELLED) && !NOT_SENT.test(details);
+        throw failure;
       }
     }
   }

@@ -14,6 +14,11 @@ export type EtcdErrorCode = Extract<
  */
 export class EtcdError extends Error {
   override readonly name: string = 'EtcdError';
+  /**
+   * A call that changes etcd lost its connection or ran out of time after it was sent: etcd may have applied it.
+   * Set by EtcdCaller.
+   */
+  mayBeApplied = false;
 
   constructor(
     readonly code: EtcdErrorCode,

@@ -3,13 +3,14 @@ import { BrokerError } from '../../core/BrokerError.js';
 import { type Entry, isReservedName, type WatchFilter } from '../../core/Entry.js';
 import type { ListResult, Mutation, Store, StoreWatch } from '../../core/Store.js';
 import { EtcdClient } from './EtcdClient.js';
+import { EtcdError } from './EtcdError.js';
 import { EtcdNames } from './EtcdNames.js';
 import type { EtcdOptions } from './EtcdOptions.js';
 import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
 import { decodeEntry, type EntryHead, encodeValue } from './entryValue.js';
 import { keyAfter, prefixEnd } from './keys.js';
 import { nameBytes } from './nameKeys.js';
-import { brokerErrorOf } from './storeErrors.js';
+import { brokerErrorOf, writeErrorOf } from './storeErrors.js';
 import { compare, op } from './txn.js';
 
 export const DEFAULT_PREFIX = '/bpbroker/';
@@ -152,19 +153,15 @@ export class EtcdStore implements Store {
 
   private async writeNow(name: string, mutate: Mutation): Promise<Entry> {
     const key = this.key(name);
-    // A name this store does not know is most likely new (a Register): the first try takes it as absent and so
-    // needs no Range. A Txn that fails reads the key in its else branch: the next try needs no Range either.
-    let known: Read | undefined = this.names.has(name) ? undefined : { kv: undefined, entry: undefined, guessed: true };
+    // Every write reads the key first, even one of a name this store has not seen: a Range is retried on another
+    // member or a new connection when one breaks, a Txn is not (etcd may have applied it), so a write that went
+    // straight to a Txn would answer 503 after every dropped connection. A Txn that fails reads the key in its
+    // else branch: the next try needs no Range.
+    let known: Read | undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { kv, entry: existing, guessed } = known ?? (await this.read(key));
+      const { kv, entry: existing } = known ?? (await this.read(key));
       known = undefined;
-      let w: ReturnType<Mutation>;
-      try {
-        w = mutate(existing);
-      } catch (err) {
-        if (guessed) continue; // refused on a guess (e.g. Update of a name written elsewhere just now): read it
-        throw err;
-      }
+      const w = mutate(existing);
       const oldLease = kv && kv.lease !== '0' ? kv.lease : undefined;
       const lease = await this.leaseFor(w.ttl, existing, oldLease);
       const head: EntryHead = { ip: w.ip, ts: w.ts, ...(lease ? { ttl: lease.ttl } : {}) };
@@ -175,10 +172,14 @@ export class EtcdStore implements Store {
       const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
       let done: Awaited<ReturnType<EtcdClient['txn']>>;
       try {
-        done = await this.call(this.client.txn([guard], [put], [op.get(key)]));
+        done = await this.client.txn([guard], [put], [op.get(key)]);
+        this.trouble = undefined;
       } catch (err) {
-        if (lease?.granted) this.revoke(lease.id);
-        throw err;
+        // A Txn that etcd may have applied keeps its lease: revoking it would delete the entry it may now hold
+        // (a lease that holds no key runs out by itself).
+        if (lease?.granted && !(err instanceof EtcdError && err.mayBeApplied)) this.revoke(lease.id);
+        this.failed(err);
+        throw writeErrorOf(err);
       }
       if (!done.succeeded) {
         if (lease?.granted) this.revoke(lease.id);
@@ -215,7 +216,8 @@ export class EtcdStore implements Store {
       const { kv, entry } = await this.read(key);
       check?.(entry);
       if (!kv) return false;
-      const done = await this.call(this.client.txn([compare(key, 'mod_revision', '=', kv.modRevision)], [op.delete(key), op.put(this.prefix, key.subarray(this.prefix.length))]));
+      const ops = [op.delete(key), op.put(this.prefix, key.subarray(this.prefix.length))];
+      const done = await this.call(this.client.txn([compare(key, 'mod_revision', '=', kv.modRevision)], ops), writeErrorOf);
       if (!done.succeeded) continue;
       this.seen(done.revision);
       if (kv.lease !== '0') this.revoke(kv.lease); // it holds no key now; revoked so it does not linger until it expires
@@ -315,14 +317,18 @@ export class EtcdStore implements Store {
     this.client.leaseRevoke(id).catch(() => {}); // a lease left behind holds no key and runs out by itself
   }
 
-  /** Runs a call to etcd: its failure as a BrokerError; UNAVAILABLE sets `problem`, any answer clears it. */
-  private async call<T>(p: Promise<T>): Promise<T> {
+  /**
+   * Runs a call to etcd: its failure as a BrokerError (`answer` says how to tell the client); UNAVAILABLE sets
+   * `problem`, any answer clears it.
+   */
+  private async call<T>(p: Promise<T>, answer: (err: unknown) => BrokerError = brokerErrorOf): Promise<T> {
     try {
       const r = await p;
       this.trouble = undefined;
       return r;
     } catch (err) {
-      throw this.failed(err);
+      this.failed(err);
+      throw answer(err);
     }
   }
 
@@ -337,11 +343,10 @@ export class EtcdStore implements Store {
   }
 }
 
-/** A key as read (kv undefined: absent), or as guessed without reading. */
+/** A key as read (kv undefined: absent). */
 interface Read {
   kv: KeyValue | undefined;
   entry: Entry | undefined;
-  guessed?: boolean;
 }
 
 /** The key of the empty name is the delete marker's (the core refuses empty names before they get here). */
