@@ -58,6 +58,15 @@ function userClone(clone: string, uid: number): void {
   chownAll(clone);
 }
 
+/** A process's command line, for messages. */
+function commandOf(pid: string): string {
+  try {
+    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()}`;
+  } catch {
+    return `${pid}: gone`;
+  }
+}
+
 /** Sends `signal` to a process group; false once none of it is left. */
 function signalGroup(group: number, signal: NodeJS.Signals | 0): boolean {
   try {
@@ -97,6 +106,11 @@ describe.each(USERS)('README.md, as $name', (user) => {
   let broker: ChildProcess | undefined;
   let brokerOut = '';
   let nsMade = false;
+
+  /** Every process in the namespace now. */
+  function pidsInNamespace(): Set<string> {
+    return new Set(execFileSync('ip', ['netns', 'pids', ns]).toString().split('\n').filter(Boolean));
+  }
 
   function run(cmd: string[], cwd: string): Promise<{ code: number | null; out: string }> {
     return new Promise((resolve, reject) => {
@@ -163,8 +177,14 @@ describe.each(USERS)('README.md, as $name', (user) => {
     for (const b of blocks) {
       const where = `README.md line ${b.line}`;
       if (b.lang === 'sh' && b.skip === undefined) {
+        const before = pidsInNamespace();
         const r = await run(['bash', '-e', '-o', 'pipefail', '-c', b.code], clone);
         expect(r.code, `${where}:\n${b.code}\n${r.out}`).toBe(0);
+        // A block that starts processes (brokers, etcd members) also stops them, as a reader's shell would need.
+        const left = (): string[] => [...pidsInNamespace()].filter((p) => !before.has(p));
+        await waitFor(() => left().length === 0, 20_000, 100, `${where}: the processes it started to exit`).catch((err: Error) => {
+          throw new Error(`${err.message}; left running: ${left().map(commandOf).join('; ')}`);
+        });
         expect(r.out, where).not.toContain('Fatal error');
         expect(r.out, where).not.toContain('"success": false');
         ran++;
