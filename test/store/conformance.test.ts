@@ -96,6 +96,27 @@ async function etcdCalls(): Promise<Record<string, number>> {
 }
 
 describe('etcd store round trips', () => {
+  it('reads asked while one is in flight go together: 50 concurrent Gets are at most 3 etcd calls, each answered right', async () => {
+    const s = await openEtcd('/batched/');
+    try {
+      for (let i = 0; i < 50; i++) await s.write(`k${i}`, () => ({ json: `{"i":${i}}`, ip: '', ts: 0 }));
+      const before = await etcdCalls();
+      const got = await Promise.all([...Array.from({ length: 50 }, (_, i) => s.get(`k${i}`)), s.get('k7'), s.get('absent')]);
+      const after = await etcdCalls();
+      expect(got.map((e) => e?.json)).toEqual([...Array.from({ length: 50 }, (_, i) => `{"i":${i}}`), '{"i":7}', undefined]);
+      const calls = (after.Range ?? 0) - (before.Range ?? 0) + (after.Txn ?? 0) - (before.Txn ?? 0);
+      expect(calls).toBeGreaterThanOrEqual(1);
+      expect(calls).toBeLessThanOrEqual(3);
+      // A read asked after a write was answered sees it, batched or not.
+      const w = await s.write('k1', () => ({ json: '{"i":"new"}', ip: '', ts: 0 }));
+      const [a, b] = await Promise.all([s.get('k1'), s.get('k2')]);
+      expect(a).toMatchObject({ json: '{"i":"new"}', modRevision: w.modRevision });
+      expect(b?.json).toBe('{"i":2}');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a write is one Range and one Txn, a new name as an existing one', async () => {
     const s = await openEtcd('/trips/');
     try {

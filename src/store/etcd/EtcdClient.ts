@@ -137,6 +137,16 @@ export class EtcdClient {
     return { succeeded: r.succeeded, revision: r.header?.revision ?? 0, responses: r.responses };
   }
 
+  /**
+   * The current value of each key, all at one revision, in one call: a Txn of Ranges only, which etcd serves as
+   * a linearizable read (no log entry), so it is retried on another member as any read is.
+   */
+  async getMany(keys: Bytes[]): Promise<{ kvs: Array<KeyValue | undefined>; revision: number }> {
+    const request = { compare: [], success: keys.map((k) => ({ requestRange: RangeRequest.fromPartial({ key: bytes(k) }) })), failure: [] };
+    const r = await this.caller.call<TxnResponse>('txn', (ep, m, o, done) => ep.kv.txn(request, m, o, done), { read: true });
+    return { kvs: r.responses.map((x) => x.responseRange?.kvs[0]), revision: r.header?.revision ?? 0 };
+  }
+
   /** Drops the history before `revision`: watches and reads from older revisions get EtcdCompactedError / OUT_OF_RANGE. */
   async compact(revision: number, opts: { physical?: boolean } = {}): Promise<void> {
     await this.caller.call<CompactionResponse>('compact', (ep, m, o, done) => ep.kv.compact({ revision, physical: opts.physical ?? false }, m, o, done));

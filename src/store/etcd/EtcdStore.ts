@@ -5,6 +5,7 @@ import type { ListResult, Mutation, Store, StoreWatch } from '../../core/Store.j
 import { EtcdClient } from './EtcdClient.js';
 import { EtcdError } from './EtcdError.js';
 import { EtcdNames } from './EtcdNames.js';
+import { KeyReads } from './KeyReads.js';
 import type { EtcdOptions } from './EtcdOptions.js';
 import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
 import { decodeEntry, type EntryHead, encodeValue } from './entryValue.js';
@@ -47,6 +48,8 @@ export class EtcdStore implements Store {
   /** The etcd lease of each leased entry read or written here, for leaseLeft. */
   private readonly leaseOf = new WeakMap<Entry, string>();
   private readonly watchContext: WatchContext;
+  /** Single-key reads, coalesced into one etcd call per round trip under load. */
+  private readonly reads: KeyReads;
   /** The last write or delete asked of each name that is still running (see `inTurn`). */
   private readonly turns = new Map<string, Promise<unknown>>();
 
@@ -57,6 +60,7 @@ export class EtcdStore implements Store {
   ) {
     if (prefix === '') throw new BrokerError('INVALID_ARGUMENT', 'The etcd key prefix must not be empty');
     this.prefix = nameBytes(prefix);
+    this.reads = new KeyReads(client);
     this.names = new EtcdNames(client, this.prefix, {
       seen: (r) => this.seen(r),
       ok: () => (this.trouble = undefined),
@@ -281,9 +285,9 @@ export class EtcdStore implements Store {
   }
 
   private async read(key: Buffer): Promise<Read> {
-    const r = await this.call(this.client.range(key));
+    const r = await this.call(this.reads.read(key));
     this.seen(r.revision);
-    const kv = r.kvs[0];
+    const kv = r.kv;
     return { kv, entry: kv && this.entryOf(kv) };
   }
 
