@@ -206,8 +206,7 @@ async function watchWrites({ sideBySide, record, log, own, release, broker }) {
     const k = (s * 7919) % names.length;
     return rpc.unary('update', { name: names[k], json: `${bodies[k]},"seq":${s}}` });
   };
-  const w = await broker();
-  const n = await broker();
+  const [w, n] = await Promise.all([broker(), broker()]);
   const { entry } = await w.rpc.unary('update', { name: 'fleet-start', json: '{}' });
   const fleet = own(await startFleet({ mode: 'watch-grpc', port: w.b.port, filters, after: entry.modRevision, channels: WATCHERS / STREAMS_PER_CONNECTION }));
   const sides = await sideBySide([
@@ -237,8 +236,7 @@ async function leases({ cfg, sideBySide, record, log, own, release, broker }) {
   const count = cfg.leases;
   const everyMs = 10_000;
   log(`leases: Register at ${WRITERS} clients with ${count.toLocaleString('en-US')} leased entries kept alive (each every ${everyMs / 1000} s) vs ${count.toLocaleString('en-US')} entries without leases`);
-  const l = await broker();
-  const p = await broker();
+  const [l, p] = await Promise.all([broker(), broker()]);
   const json = JSON.stringify(entryData(0));
   await Promise.all([
     inParallel(count, WRITERS, (i) => l.rpc.unary('register', { name: `lease/node-${i}`, json, ttl: 60 })),

@@ -77,14 +77,18 @@ function signalGroup(group: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
-/** Who runs the README: root (in a home of its own, not this machine's /usr/local/bpbroker), and a plain user. */
+/**
+ * Who runs the README: root (in a home of its own, not this machine's /usr/local/bpbroker), and a plain user.
+ * Both at once: each has its own network namespace, home (and so npm cache) and scratch folder, the user a clone
+ * of their own; the three-broker block works in a `mktemp -d` folder of its own and stops only what runs from it.
+ */
 interface User {
   name: string;
   uid?: number;
 }
 const USERS: User[] = [{ name: 'root' }, { name: 'a non-root user (uid 65534)', uid: 65534 }];
 
-describe.each(USERS)('README.md, as $name', (user) => {
+describe.concurrent.each(USERS)('README.md, as $name', (user) => {
   const ns = `bpdoc${process.pid % 100000}${user.uid === undefined ? 'r' : 'u'}`;
   const dir = tempDir('bpbroker-readme-');
   const userHome = join(dir, 'user');

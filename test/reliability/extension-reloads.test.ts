@@ -3,8 +3,8 @@ import { inProcessBroker, type InProcessBroker } from '../extensions/harness.js'
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * A thousand hot reloads of one extension, each starting a new worker: long and CPU-bound, so it runs with the
- * heavy suites, one file at a time (its memory figures would be noise beside another file's brokers anyway).
+ * A thousand hot reloads of one extension, each starting a new worker: long, on one core. It times nothing and
+ * measures the memory of its own process only, so it runs beside other files (LIGHT_IN_HEAVY, vitest.config.ts).
  */
 let b: InProcessBroker | undefined;
 afterEach(async () => {

@@ -97,7 +97,7 @@ describe('gRPC calls that never send their request', () => {
 });
 
 describe('the request deadline (api.request_timeout_secs)', () => {
-  const TIMEOUT_SECS = 2;
+  const TIMEOUT_SECS = 1;
   let b: RunningBroker;
   let session: ClientHttp2Session;
   beforeAll(async () => {

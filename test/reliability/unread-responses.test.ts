@@ -20,7 +20,7 @@ import { report, runs } from './soak.js';
  * unread. What it held must then be reused by the next round: the peak stays that of one round. (Whether freed
  * memory also leaves RSS is up to the allocator, which keeps freed blocks of a few MB for reuse.)
  */
-const TIMEOUT_SECS = 3;
+const TIMEOUT_SECS = 1;
 const ENTRIES = 3;
 const ENTRY = JSON.stringify({ d: 'x'.repeat(1_000_000) });
 const names = Array.from({ length: ENTRIES }, (_, i) => `big-${i}`);
