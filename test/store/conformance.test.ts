@@ -134,6 +134,29 @@ describe('etcd store round trips', () => {
 });
 
 describe('etcd store while etcd is unreachable', () => {
+  it('a read asked while another hangs on a frozen member does not wait for it: UNAVAILABLE within 2.5 s of being asked', { timeout: 30_000 }, async () => {
+    const s = await openEtcd('/frozen/');
+    const member = etcd.members[0]!;
+    try {
+      await s.write('x', () => ({ json: '{}', ip: '', ts: 0 }));
+      member.freeze();
+      const first = s.get('x').catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 1_000)); // the first read is now halfway through its 2 s deadline
+      const asked = Date.now();
+      const second = await s.get('y').then(
+        () => 'answered',
+        (e: unknown) => (e as BrokerError).code,
+      );
+      expect(second).toBe('UNAVAILABLE');
+      expect(Date.now() - asked).toBeLessThan(2_500);
+      expect(await first).toMatchObject({ code: 'UNAVAILABLE' });
+    } finally {
+      member.thaw();
+      await waitFor(async () => (await s.get('x').then(() => true, () => false)), 15_000, 100, 'etcd to answer again');
+      await s.close();
+    }
+  });
+
   it('answers UNAVAILABLE within 2 s, reports the problem, and recovers by itself', { timeout: 60_000 }, async () => {
     const s = await openEtcd('/down/');
     try {

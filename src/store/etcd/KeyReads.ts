@@ -3,6 +3,11 @@ import type { EtcdClient } from './EtcdClient.js';
 
 /** Most keys in one call (etcd refuses a Txn of more than `--max-txn-ops` operations, 128 by default). */
 const MAX_KEYS = 100;
+/**
+ * Longest a read waits for the call in flight before it goes anyway: a call to a member that hangs must not hold
+ * the reads behind it past their own deadline (2 s from when they are sent).
+ */
+const MAX_WAIT_MS = 20;
 
 interface Pending {
   key: Buffer;
@@ -16,14 +21,15 @@ export interface KeyRead {
 
 /**
  * Reads of single keys (Get, and the read before every write), coalesced: a read goes to etcd at once when no
- * read is in flight; reads asked meanwhile wait for it and then go together, as one call (a Txn of Ranges), the
- * same key once. Under load a broker thus makes one etcd call per round trip instead of one per request, which is
+ * read is in flight; reads asked meanwhile wait for it (at most MAX_WAIT_MS) and then go together, as one call
+ * (a Txn of Ranges), the same key once. Under load a broker thus makes one etcd call per round trip instead of one per request, which is
  * what a grpc-js client call costs most of (its CPU, in the broker). Each read is still sent after it was asked,
  * so it sees every write acknowledged before: reads stay linearizable.
  */
 export class KeyReads {
   private queue = new Map<string, Pending>();
-  private inFlight = false;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly client: EtcdClient) {}
 
@@ -33,18 +39,22 @@ export class KeyReads {
       const pending = this.queue.get(id);
       if (pending) pending.waiters.push({ resolve, reject });
       else this.queue.set(id, { key, waiters: [{ resolve, reject }] });
-      if (!this.inFlight) this.send();
+      if (this.inFlight === 0) this.send();
+      else this.timer ??= setTimeout(() => this.send(), MAX_WAIT_MS);
     });
   }
 
   private send(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const batch = [...this.queue.values()].slice(0, MAX_KEYS);
     if (batch.length === 0) return;
     for (const p of batch) this.queue.delete(p.key.toString('latin1'));
-    this.inFlight = true;
+    if (this.queue.size > 0) this.timer = setTimeout(() => this.send(), MAX_WAIT_MS);
+    this.inFlight++;
     const done = (): void => {
-      this.inFlight = false;
-      this.send();
+      this.inFlight--;
+      if (this.inFlight === 0) this.send();
     };
     const only = batch.length === 1 ? batch[0] : undefined;
     const call = only
