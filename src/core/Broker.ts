@@ -102,7 +102,7 @@ export class Broker<S extends BrokerSettings = BrokerSettings> {
   notReady(): string[] {
     const reasons: string[] = [];
     const storage = this.registry.problem;
-    if (storage !== undefined) reasons.push(this.registry.kind === 'etcd' ? storage : `Storage unavailable: ${storage}`);
+    if (storage !== undefined) reasons.push(storage);
     const loading = this.extensions?.loading?.() ?? [];
     if (loading.length > 0) reasons.push(`Extensions loading: ${loading.join(', ')}`);
     return reasons;

@@ -56,7 +56,7 @@ export interface Store {
   /** The newest durable revision. */
   readonly revision: number;
 
-  /** Why writes are refused now (storage lost, etcd unreachable); undefined when they are not. */
+  /** Why writes are refused now, as clients are told (`Storage unavailable: ...`, `Registry unavailable: ...`); undefined when they are not. */
   readonly problem: string | undefined;
 
   /** The registry's byte count, when this store keeps one (the embedded store; etcd's own quota bounds etcd). */

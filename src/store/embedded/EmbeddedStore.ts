@@ -64,7 +64,8 @@ export class EmbeddedStore implements Store {
   }
 
   get problem(): string | undefined {
-    return this.registry.storageProblem;
+    const reason = this.registry.storageProblem;
+    return reason === undefined ? undefined : `Storage unavailable: ${reason}`;
   }
 
   get budget(): RegistryBudget {
