@@ -278,9 +278,10 @@ export class Broker<S extends BrokerSettings = BrokerSettings> {
     }
   }
 
-  private async withLease(entry: Entry): Promise<EntryResult> {
-    const ttl = entry.ttl ? await this.registry.leaseLeft(entry) : undefined;
-    return ttl === undefined ? { entry } : { entry, ttl };
+  /** The entry with its lease's time left; no promise for an entry without a lease (most reads: a hot path). */
+  private withLease(entry: Entry): EntryResult | Promise<EntryResult> {
+    if (!entry.ttl) return { entry };
+    return this.registry.leaseLeft(entry).then((ttl) => (ttl === undefined ? { entry } : { entry, ttl }));
   }
 
   private async write(ctx: CallContext, method: WriteMethod, rawName: string | undefined, rawData: string | undefined, opts: WriteOptions): Promise<EntryResult> {
