@@ -187,7 +187,7 @@ export class EtcdStore implements Store {
       }
       if (!done.succeeded) {
         if (lease?.granted) this.revoke(lease.id);
-        // Another writer got there first (or the guess was wrong): `mutate` decides again on the key as it is now.
+        // Another writer got there first: `mutate` decides again on the key as it is now.
         this.seen(done.revision);
         const now = done.responses[0]?.responseRange?.kvs[0];
         known = { kv: now, entry: now && this.entryOf(now) };
