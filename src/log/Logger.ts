@@ -24,7 +24,7 @@ export const REDACTED = '[redacted]';
  * (a request's parameters or headers; a configuration section, or the whole configuration). Call sites never
  * log query strings or configuration text; this is the net under them.
  */
-const SECRET_KEYS = ['access_key', 'accessKey', '_access_key', 'admin_key', 'adminKey', 'key', 'authorization', 'password'];
+const SECRET_KEYS = ['access_key', 'accessKey', '_access_key', 'admin_key', 'adminKey', 'key', 'authorization', 'password', 'etcd_password'];
 export const REDACT_PATHS: readonly string[] = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 export interface LoggerOptions {
