@@ -67,7 +67,7 @@ export class EtcdStoreWatch implements StoreWatch {
     return this.cursor;
   }
 
-  /** Entry text queued for the reader (UTF-16 units, roughly): at most `maxQueuedBytes` and one etcd batch. */
+  /** Entry text queued for the reader (UTF-16 units, roughly): at most `maxQueuedBytes` and one revision's events. */
   get queuedBytes(): number {
     return this.queued;
   }
@@ -118,26 +118,36 @@ export class EtcdStoreWatch implements StoreWatch {
   private async pump(watch: EtcdWatch, after: number): Promise<void> {
     try {
       for await (const batch of watch) {
-        // A batch is queued whole: the cursor never stops inside a revision.
-        const events: RegistryEvent[] = [];
-        for (const e of batch.events) {
-          const event = await this.convert(e);
-          if (event) events.push(event);
+        // Queued a revision at a time, so the cursor never stops inside one; the bound is checked between
+        // revisions, so a batch etcd sends late and large cannot carry the queue far past it.
+        for (let i = 0; i < batch.events.length; ) {
+          const revision = batch.events[i]!.kv?.modRevision ?? 0;
+          for (; i < batch.events.length && (batch.events[i]!.kv?.modRevision ?? 0) === revision; i++) {
+            const event = await this.convert(batch.events[i]!);
+            if (!event) continue;
+            this.queue.push(event);
+            this.queued += sizeOf(event);
+          }
+          if (this.queued > this.ctx.maxQueuedBytes && i < batch.events.length) {
+            this.converted = Math.max(this.converted, revision);
+            return this.pause();
+          }
         }
-        this.queue.push(...events);
-        for (const e of events) this.queued += sizeOf(e);
         this.converted = Math.max(this.converted, batch.revision);
         this.wake?.();
-        if (this.queued > this.ctx.maxQueuedBytes) {
-          this.paused = true; // `next` follows again from `converted` once the reader has caught up
-          this.watch.cancel();
-          return;
-        }
+        if (this.queued > this.ctx.maxQueuedBytes) return this.pause();
       }
     } catch (err) {
       this.failure = err instanceof EtcdCompactedError ? compactedError(after, err) : brokerErrorOf(err);
       this.wake?.();
     }
+  }
+
+  /** Stops taking events: `next` follows again from `converted` once the reader has caught up. */
+  private pause(): void {
+    this.paused = true;
+    this.watch.cancel();
+    this.wake?.();
   }
 
   private async convert(e: Event): Promise<RegistryEvent | undefined> {
