@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
@@ -143,7 +143,20 @@ class Member implements EtcdMember {
   }
 
   freeze(): void {
-    if (!this.proc?.kill('SIGSTOP')) throw new Error(`etcd ${this.name} is not running`);
+    const pid = this.proc?.pid;
+    if (pid === undefined || !this.proc?.kill('SIGSTOP')) throw new Error(`etcd ${this.name} is not running`);
+    // kill() returns before every thread has stopped: one running on another core could still answer a call
+    // sent right after. Wait until all of them are stopped (state T).
+    const stopped = (): boolean =>
+      readdirSync(`/proc/${pid}/task`).every((t) => {
+        try {
+          return readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('T');
+        } catch {
+          return true; // the thread has exited
+        }
+      });
+    const until = Date.now() + 5_000;
+    while (!stopped()) if (Date.now() > until) throw new Error(`etcd ${this.name} did not stop on SIGSTOP`);
   }
 
   thaw(): void {
