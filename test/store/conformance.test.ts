@@ -118,17 +118,31 @@ describe('etcd store round trips', () => {
     }
   });
 
-  it('a write is one Range and one Txn, a new name as an existing one', async () => {
+  it('a write of a new name, or of one this store wrote last, is one Txn; of one written elsewhere, a Range and a Txn', async () => {
     const s = await openEtcd('/trips/');
+    const other = await openEtcd('/trips/');
     try {
-      for (const round of ['new', 'existing']) {
+      const trips = async (write: () => Promise<unknown>): Promise<{ Range: number; Txn: number }> => {
         const before = await etcdCalls();
-        await s.write('name', () => ({ json: '{}', ip: '', ts: 0 }));
+        await write();
         const after = await etcdCalls();
-        expect((after.Txn ?? 0) - (before.Txn ?? 0), round).toBe(1);
-        expect((after.Range ?? 0) - (before.Range ?? 0), round).toBe(1);
+        return { Range: (after.Range ?? 0) - (before.Range ?? 0), Txn: (after.Txn ?? 0) - (before.Txn ?? 0) };
+      };
+      const write = (store: Store, json: string) => () => store.write('name', () => ({ json, ip: '', ts: 0 }));
+      expect(await trips(write(s, '{"n":1}')), 'new').toEqual({ Range: 0, Txn: 1 });
+      expect(await trips(write(s, '{"n":2}')), 'written here last').toEqual({ Range: 0, Txn: 1 });
+      await other.write('name', () => ({ json: '{"n":3}', ip: '', ts: 0 }));
+      await waitFor(() => s.has('name'), 5_000);
+      // Written elsewhere since: the Txn on what this store wrote fails and returns the key; the next one lands.
+      expect(await trips(write(s, '{"n":4}')), 'written elsewhere').toEqual({ Range: 0, Txn: 2 });
+      const fresh = await openEtcd('/trips/');
+      try {
+        expect(await trips(write(fresh, '{"n":5}')), 'existing, unknown to this store').toEqual({ Range: 1, Txn: 1 });
+      } finally {
+        await fresh.close();
       }
     } finally {
+      await other.close();
       await s.close();
     }
   });

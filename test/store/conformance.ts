@@ -332,6 +332,47 @@ export function storeConformance(kind: string, factory: StoreFactory): void {
       }
     });
 
+    if (twin) it("a write decides on the entry as the other store left it, not as this one last wrote it", async () => {
+      const a = await factory.open();
+      const b = await twin(a);
+      try {
+        const first = await a.write('s/merge', register({ a: 1 }));
+        await b.write('s/merge', update({ b: 2 }));
+        // Update merges into the other store's write.
+        const merged = await a.write('s/merge', update({ c: 3 }));
+        expect(data(merged)).toMatchObject({ a: 1, b: 2, c: 3 });
+        expect(data(await b.get('s/merge'))).toMatchObject({ a: 1, b: 2, c: 3 });
+        // A compare-and-swap at the revision the other store made succeeds; at this store's own older one it fails.
+        const theirs = await b.write('s/merge', update({ d: 4 }));
+        expect(await code(a.write('s/merge', ifRevision(merged.modRevision, update({ e: 5 }))))).toBe('FAILED_PRECONDITION');
+        const cas = await a.write('s/merge', ifRevision(theirs.modRevision, update({ e: 5 })));
+        expect(data(cas)).toMatchObject({ a: 1, b: 2, c: 3, d: 4, e: 5 });
+        expect(cas.createRevision).toBe(first.createRevision);
+        // Deleted by the other store: an Update finds it absent, a Register creates it again.
+        await b.delete('s/merge');
+        expect(await code(a.write('s/merge', (e) => {
+          if (!e) throw new BrokerError('NOT_FOUND', 'absent');
+          return put({});
+        }))).toBe('NOT_FOUND');
+        const again = await a.write('s/merge', register({ z: 1 }));
+        expect(again.createRevision).toBe(again.modRevision);
+        // Registered by the other store just now: a Register here is refused, the other's entry intact.
+        await b.write('s/theirs', register({ mine: false }));
+        expect(await code(a.write('s/theirs', register({ mine: true })))).toBe('ALREADY_EXISTS');
+        expect(data(await a.get('s/theirs'))).toMatchObject({ mine: false });
+        // Run out under this store's feet: an Update of it finds it absent.
+        await a.write('s/leased', register({}, { ttl: 1 }));
+        await waitFor(async () => (await b.get('s/leased')) === undefined, 10_000, 100, 's/leased to run out');
+        expect(await code(a.write('s/leased', (e) => {
+          if (!e) throw new BrokerError('NOT_FOUND', 'absent');
+          return put({});
+        }))).toBe('NOT_FOUND');
+      } finally {
+        await b.close();
+        await a.close();
+      }
+    }, 30_000);
+
     if (twin) it('two stores writing one name at once: every write lands once (conflicts between them are retried)', async () => {
       const a = await factory.open();
       const b = await twin(a);

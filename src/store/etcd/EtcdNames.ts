@@ -18,6 +18,8 @@ export class EtcdNames {
   /** Every change under the prefix up to this revision is applied. */
   private synced = 0;
   private closed = false;
+  /** The watch is set up and has not broken. */
+  private live = false;
   private stopWatch: (() => void) | undefined;
   private retry: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
@@ -37,7 +39,12 @@ export class EtcdNames {
     return this.names.size;
   }
 
-  /** Starts following; resolves after the first attempt to read the names, whether it worked or not. */
+  /** Whether the names follow etcd now (the watch is up): `has` then misses only the changes of the last moments. */
+  get current(): boolean {
+    return this.live;
+  }
+
+  /** Starts following; resolves once the names are read and followed, or that failed once. */
   start(): Promise<void> {
     let first!: () => void;
     const started = new Promise<void>((r) => (first = r));
@@ -60,8 +67,7 @@ export class EtcdNames {
           await this.load();
           loaded = true;
         }
-        first();
-        await this.follow();
+        await this.follow(first);
       } catch (err) {
         if (this.closed) break;
         first();
@@ -101,21 +107,32 @@ export class EtcdNames {
     this.events.ok();
   }
 
-  /** Applies every change under the prefix after `synced` until the watch ends (it throws why). */
-  private async follow(): Promise<void> {
+  /** Applies every change under the prefix after `synced` until the watch ends (it throws why); `up` once it is set up. */
+  private async follow(up: () => void): Promise<void> {
     const watch = this.client.watch({ key: this.prefix, prefix: true, startRevision: this.synced + 1 });
     this.stopWatch = () => watch.cancel();
-    void watch.created.then(() => this.events.ok(), () => {});
-    for await (const batch of watch) {
-      for (const e of batch.events) {
-        const key = e.kv?.key;
-        if (!key || key.length === this.prefix.length) continue; // the delete marker
-        const name = nameOf(key.subarray(this.prefix.length));
-        if (e.type === Event_EventType.PUT) this.names.add(name);
-        else this.names.delete(name);
+    void watch.created.then(
+      () => {
+        this.live = !this.closed;
+        this.events.ok();
+        up();
+      },
+      () => {},
+    );
+    try {
+      for await (const batch of watch) {
+        for (const e of batch.events) {
+          const key = e.kv?.key;
+          if (!key || key.length === this.prefix.length) continue; // the delete marker
+          const name = nameOf(key.subarray(this.prefix.length));
+          if (e.type === Event_EventType.PUT) this.names.add(name);
+          else this.names.delete(name);
+        }
+        this.synced = Math.max(this.synced, batch.revision);
+        this.events.seen(batch.revision);
       }
-      this.synced = Math.max(this.synced, batch.revision);
-      this.events.seen(batch.revision);
+    } finally {
+      this.live = false;
     }
     if (!this.closed) throw new EtcdError('UNAVAILABLE', 'Registry unavailable: the names watch ended');
   }

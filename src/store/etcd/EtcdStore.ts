@@ -6,6 +6,7 @@ import { EtcdClient } from './EtcdClient.js';
 import { EtcdError } from './EtcdError.js';
 import { EtcdNames } from './EtcdNames.js';
 import { KeyReads } from './KeyReads.js';
+import { type Known, KnownKeys } from './KnownKeys.js';
 import type { EtcdOptions } from './EtcdOptions.js';
 import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
 import { decodeEntry, type EntryHead, encodeValue } from './entryValue.js';
@@ -50,6 +51,8 @@ export class EtcdStore implements Store {
   private readonly watchContext: WatchContext;
   /** Single-key reads, coalesced into one etcd call per round trip under load. */
   private readonly reads: KeyReads;
+  /** The entry last written here of each name, where a write may start instead of a Range. */
+  private readonly known = new KnownKeys();
   /** The last write or delete asked of each name that is still running (see `inTurn`). */
   private readonly turns = new Map<string, Promise<unknown>>();
 
@@ -157,57 +160,89 @@ export class EtcdStore implements Store {
 
   private async writeNow(name: string, mutate: Mutation): Promise<Entry> {
     const key = this.key(name);
-    // Every write reads the key first, even one of a name this store has not seen: a Range is retried on another
-    // member or a new connection when one breaks, a Txn is not (etcd may have applied it), so a write that went
-    // straight to a Txn would answer 503 after every dropped connection. A Txn that fails reads the key in its
-    // else branch: the next try needs no Range.
-    let known: Read | undefined;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { kv, entry: existing } = known ?? (await this.read(key));
-      known = undefined;
-      const w = mutate(existing);
-      const oldLease = kv && kv.lease !== '0' ? kv.lease : undefined;
-      const lease = await this.leaseFor(w.ttl, existing, oldLease);
-      const head: EntryHead = { ip: w.ip, ts: w.ts, ...(lease ? { ttl: lease.ttl } : {}) };
-      // See entryValue.ts: a Replace of an existing key marks itself created here; later writes carry that on.
-      if (kv && existing && w.fresh) head.f = 1;
-      else if (kv && existing && existing.createRevision !== kv.createRevision) head.c = existing.createRevision;
-      const guard = kv ? compare(key, 'mod_revision', '=', kv.modRevision) : compare(key, 'create_revision', '=', 0);
-      const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
-      let done: Awaited<ReturnType<EtcdClient['txn']>>;
-      try {
-        done = await this.client.txn([guard], [put], [op.get(key)]);
-        this.trouble = undefined;
-      } catch (err) {
-        // A Txn that etcd may have applied keeps its lease: revoking it would delete the entry it may now hold
-        // (a lease that holds no key runs out by itself).
-        if (lease?.granted && !(err instanceof EtcdError && err.mayBeApplied)) this.revoke(lease.id);
-        this.failed(err);
-        throw writeErrorOf(err);
-      }
-      if (!done.succeeded) {
-        if (lease?.granted) this.revoke(lease.id);
-        // Another writer got there first: `mutate` decides again on the key as it is now.
+    // The first try starts from a guess when there is a sound one (see `guess`): one Txn, no Range. A Txn that
+    // fails reads the key in its else branch, so no try after it needs a Range either.
+    let known: Known | undefined = this.guess(name);
+    let guessed = known !== undefined;
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (!known) {
+          const r = await this.read(key);
+          known = { state: r.kv, entry: r.entry };
+        }
+        const { state, entry: existing } = known;
+        known = undefined;
+        let w: ReturnType<Mutation>;
+        try {
+          w = mutate(existing);
+        } catch (err) {
+          if (!guessed) throw err;
+          guessed = false; // refused on a guess (absent, an older revision): decided again on the key as read
+          continue;
+        }
+        guessed = false;
+        const oldLease = state && state.lease !== '0' ? state.lease : undefined;
+        const lease = await this.leaseFor(w.ttl, existing, oldLease);
+        const head: EntryHead = { ip: w.ip, ts: w.ts, ...(lease ? { ttl: lease.ttl } : {}) };
+        // See entryValue.ts: a Replace of an existing key marks itself created here; later writes carry that on.
+        if (state && existing && w.fresh) head.f = 1;
+        else if (state && existing && existing.createRevision !== state.createRevision) head.c = existing.createRevision;
+        const guard = state ? compare(key, 'mod_revision', '=', state.modRevision) : compare(key, 'create_revision', '=', 0);
+        const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
+        let done: Awaited<ReturnType<EtcdClient['txn']>>;
+        try {
+          done = await this.client.txn([guard], [put], [op.get(key)]);
+          this.trouble = undefined;
+        } catch (err) {
+          // A Txn that etcd may have applied keeps its lease: revoking it would delete the entry it may now hold
+          // (a lease that holds no key runs out by itself).
+          if (lease?.granted && !(err instanceof EtcdError && err.mayBeApplied)) this.revoke(lease.id);
+          this.failed(err);
+          throw writeErrorOf(err);
+        }
+        if (!done.succeeded) {
+          if (lease?.granted) this.revoke(lease.id);
+          // Another writer got there first (or the guess was stale): `mutate` decides again on the key as it is now.
+          this.seen(done.revision);
+          const now = done.responses[0]?.responseRange?.kvs[0];
+          known = { state: now, entry: now && this.entryOf(now) };
+          continue;
+        }
         this.seen(done.revision);
-        const now = done.responses[0]?.responseRange?.kvs[0];
-        known = { kv: now, entry: now && this.entryOf(now) };
-        continue;
+        if (oldLease && oldLease !== lease?.id) this.revoke(oldLease);
+        const entry: Entry = {
+          name,
+          json: w.json,
+          lastWriteIp: w.ip,
+          lastWriteTs: w.ts,
+          createRevision: existing && !w.fresh ? existing.createRevision : done.revision,
+          modRevision: done.revision,
+          ...(lease ? { ttl: lease.ttl } : {}),
+        };
+        if (lease) this.leaseOf.set(entry, lease.id);
+        this.known.set(name, { modRevision: done.revision, createRevision: state?.createRevision ?? done.revision, lease: lease?.id ?? '0' }, entry);
+        return entry;
       }
-      this.seen(done.revision);
-      if (oldLease && oldLease !== lease?.id) this.revoke(oldLease);
-      const entry: Entry = {
-        name,
-        json: w.json,
-        lastWriteIp: w.ip,
-        lastWriteTs: w.ts,
-        createRevision: existing && !w.fresh ? existing.createRevision : done.revision,
-        modRevision: done.revision,
-        ...(lease ? { ttl: lease.ttl } : {}),
-      };
-      if (lease) this.leaseOf.set(entry, lease.id);
-      return entry;
+    } catch (err) {
+      this.known.forget(name); // failed, perhaps applied: the next write reads the key
+      throw err;
     }
+    this.known.forget(name);
     throw new BrokerError('UNAVAILABLE', `Registry busy: ${name} kept changing under ${MAX_ATTEMPTS} tries to write it; try again`);
+  }
+
+  /**
+   * Where a write may start without reading the key: the entry this store last wrote of the name, or "absent"
+   * for a name missing from the store's list of names while that list follows etcd. The Txn checks the guess.
+   * None while etcd is in trouble: a Range is tried again on another member or a new connection, a Txn is not
+   * (etcd may have applied it), so after a failure the first call of a write is a Range, which finds out
+   * whether the connection is back.
+   */
+  private guess(name: string): Known | undefined {
+    if (this.trouble !== undefined) return undefined;
+    const known = this.known.get(name);
+    if (known) return known;
+    return this.names.current && !this.names.has(name) ? { state: undefined, entry: undefined } : undefined;
   }
 
   async delete(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
@@ -224,6 +259,7 @@ export class EtcdStore implements Store {
       const done = await this.call(this.client.txn([compare(key, 'mod_revision', '=', kv.modRevision)], ops), writeErrorOf);
       if (!done.succeeded) continue;
       this.seen(done.revision);
+      this.known.forget(name);
       if (kv.lease !== '0') this.revoke(kv.lease); // it holds no key now; revoked so it does not linger until it expires
       return true;
     }
