@@ -135,6 +135,33 @@ describe('bpbroker configure', () => {
     }
   });
 
+  it('hands settings to a running broker whose api.admin_key is set: configure sends it, other callers need it', async () => {
+    const home = homeWith({ api: { admin_key: 'adm-secret' } });
+    const b = await startBroker({ home });
+    try {
+      const r = await runCli(BPBROKER, ['configure'], { env: { BPBROKER_HOME: home }, input: '{"newns": {"_access_key": "k"}}' });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/running broker \(pid \d+\) applied it/);
+      expect(readConfig(home).newns).toEqual({ _access_key: 'k' });
+      // Loopback is not enough once the key is set: a direct call needs it as a Bearer token.
+      const body = JSON.stringify({ input: { other: { _access_key: 'x' } } });
+      const json = { 'Content-Type': 'application/json' };
+      const none = await call(b.port, '/_config', { body, headers: json });
+      expect(none.status).toBe(401);
+      expect(none.headers['www-authenticate']).toMatch(/^Bearer /);
+      const wrong = await call(b.port, '/_config', { body, headers: { ...json, Authorization: 'Bearer nope' } });
+      expect(wrong.status).toBe(403);
+      expect(readConfig(home).other).toBeUndefined();
+      const right = await call(b.port, '/_config', { body, headers: { ...json, Authorization: 'Bearer adm-secret' } });
+      expect(right.status, right.text).toBe(200);
+      expect(readConfig(home).other).toEqual({ _access_key: 'x' });
+    } finally {
+      await b.stop();
+      removeDir(home);
+    }
+  });
+
   it('starts from an old file as it is: unknown settings are kept and warned about, $schema is allowed', async () => {
     // The original's defaults as its files hold them, a typo, a setting of a newer version, and an editor's $schema.
     const old = {
