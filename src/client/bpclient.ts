@@ -38,6 +38,8 @@ export interface RegistryArgs {
   ttl?: string | undefined;
   /** `--if-revision`, as typed. */
   ifRevision?: string | undefined;
+  /** get: wait up to this many seconds for an absent entry to be written. */
+  waitSecs?: number | undefined;
 }
 
 /** `service register|replace|update|get|delete`: the text to print. */
@@ -45,6 +47,7 @@ export async function registryCommand(ctx: ClientContext, op: RegistryOp, args: 
   const ttl = wholeNumberArg(args.ttl, 'Invalid ttl', 0xffffffff);
   const ifRevision = wholeNumberArg(args.ifRevision, 'Invalid if_revision');
   const name = args.name ?? '';
+  if (op === 'get' && args.waitSecs !== undefined) return entryText(ctx, await getWhenPresent(ctx, name, args.waitSecs), args.raw);
   const body = await withBroker(ctx, {
     legacy: async (c) => {
       if (op === 'get') return (await c.get(name)).response.body;
@@ -62,6 +65,51 @@ export async function registryCommand(ctx: ClientContext, op: RegistryOp, args: 
   });
   if (op === 'delete' && !args.raw) return '';
   return entryText(ctx, body, args.raw);
+}
+
+/**
+ * `get --wait S`: the entry's answer as soon as it exists, within S seconds. The watch is set up before the first
+ * read (its first batch comes at once): an entry written before it is read, one written after it is seen by it,
+ * so no write between the two goes unnoticed. Each change of the name reads it again.
+ */
+async function getWhenPresent(ctx: ClientContext, name: string, waitSecs: number): Promise<string> {
+  const signal = AbortSignal.timeout(Math.round(waitSecs * 1000));
+  const body = await withBroker<string | undefined>(ctx, {
+    legacy: (c) =>
+      readOnChange(c.watch({ name }, { signal }), () =>
+        c.get(name).then(
+          (r) => r.response.body,
+          (err: unknown) => {
+            if (err instanceof LegacyClientError && err.status === 200) return undefined; // success false: absent
+            throw err;
+          },
+        ),
+      ),
+    grpc: (c) =>
+      readOnChange(c.watch({ name }, { signal }), () =>
+        c.get(name).then(entryAnswer, (err: { code?: number }) => {
+          if (err.code === 5) return undefined; // NOT_FOUND
+          throw err;
+        }),
+      ),
+  });
+  if (body === undefined) throw new ClientFailure(`Entry '${name}' not found within ${waitSecs} seconds`);
+  return body;
+}
+
+/**
+ * Reads on the watch's first batch and on every change after it, until a read finds something; once more when the
+ * watch ends (the time is up, perhaps before its first batch: `--wait 0` is one read).
+ */
+async function readOnChange<T>(watch: AsyncIterable<{ events: unknown[] }>, read: () => Promise<T | undefined>): Promise<T | undefined> {
+  let first = true;
+  for await (const batch of watch) {
+    if (!first && batch.events.length === 0) continue;
+    first = false;
+    const found = await read();
+    if (found !== undefined) return found;
+  }
+  return read();
 }
 
 /** What bpclient prints for an entry answer: the entry's data, or with --raw the whole answer. */

@@ -1,6 +1,7 @@
 /**
  * bpclient's coordination commands against a real broker, over the legacy API and with --grpc: leases (--ttl,
- * service keepalive), compare-and-swap (--if-revision) and service watch. Both protocols must print the same.
+ * service keepalive), compare-and-swap (--if-revision), service watch and get --wait. Both protocols must print
+ * the same.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../helpers/https.js';
@@ -219,6 +220,26 @@ describe.concurrent.each(PROTOCOLS)('bpclient coordination ($proto)', { timeout:
     expect(await cli(flags, 'service', 'watch', '--name', `${p}never`, '--once', '--wait', '1.5')).toEqual({ code: 1, stdout: '', stderr: 'Fatal error: No change within 1.5 seconds\n' });
     expect(Date.now() - began).toBeGreaterThanOrEqual(1500);
 
+  });
+
+  it('get --wait waits for an absent entry and prints it as get does once written; present, at once; never, exit 1', async () => {
+    const name = `${p}awaited`;
+    const waiting = live(flags, 'service', 'get', '--name', name, '--wait', '60');
+    await new Promise((r) => setTimeout(r, 1_500)); // it has started and found the entry absent
+    expect(waiting.proc.exitCode).toBe(null);
+    await call(broker.port, `/services/Register/?name=${name}&data=%7B%22v%22%3A1.0%7D`);
+    expect(await waiting.exited).toBe(0);
+    const got = await cli(flags, 'service', 'get', '--name', name);
+    expect(got.stdout).toMatch(/^\{"v": 1\.0, /);
+    expect({ stdout: waiting.stdout(), stderr: waiting.stderr() }).toEqual({ stdout: got.stdout, stderr: '' });
+    // Present: printed at once, also with --wait 0 (one read) and --raw.
+    expect(await cli(flags, 'service', 'get', '--name', name, '--wait', '0')).toEqual(got);
+    expect(normalized((await cli(flags, 'service', 'get', '--name', name, '--wait', '5', '--raw')).stdout)).toMatch(/^\{"success": true, "message": "Success", "data": \{"v": 1\.0, /);
+    // Never written: exit 1 once the time is up.
+    const began = Date.now();
+    expect(await cli(flags, 'service', 'get', '--name', `${p}never-get`, '--wait', '1.5')).toEqual({ code: 1, stdout: '', stderr: `Fatal error: Entry '${p}never-get' not found within 1.5 seconds\n` });
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1500);
+    expect(await cli(flags, 'service', 'get', '--name', name, '--wait', 'soon')).toEqual({ code: 1, stdout: '', stderr: "Fatal error: Invalid --wait 'soon': expected a number of seconds\n" });
   });
 
   it('watch fails clearly: csv output, a broker that is not there, a bad --wait', async () => {

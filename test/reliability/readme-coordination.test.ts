@@ -124,13 +124,13 @@ it('the "wait until the manager registers" one-liner waits while it is absent an
   await waitFor(async () => (await watchers()) === 0, 30_000, 50, 'no watcher left');
   const waiting = shell(line, env);
   const exited = new Promise<number | null>((resolve) => waiting.proc.once('exit', (code) => resolve(code)));
-  // Its `service get` failed and it waits in `service watch`: blocked, not looping.
+  // Its `service get --wait` found it absent and waits on its watch: blocked, not looping.
   await waitFor(async () => (await watchers()) === 1, 30_000, 50, 'the one-liner to watch');
   expect(waiting.proc.exitCode).toBe(null);
   await call(broker.port, '/services/Register/?name=ossec-manager&data=%7B%22ip%22%3A%2210.0.0.9%22%7D');
   const registeredAt = Date.now();
   expect(await exited).toBe(0);
-  // The watch wakes at once; the rest is one `service get`.
+  // The watch wakes at once; the rest is one read.
   expect(Date.now() - registeredAt).toBeLessThan(5000);
 
   const already = shell(line, env);

@@ -17,11 +17,6 @@ export default class ServiceWatch extends Command {
     '<%= config.bin %> --bpbroker 10.0.0.5:20443 <%= command.id %> --prefix web-',
     '<%= config.bin %> -f json <%= command.id %> --name master --revision 41',
     '<%= config.bin %> <%= command.id %> --name ossec-manager --once --wait 30',
-    {
-      description: 'Wait until ossec-manager is registered (at once when it already is):',
-      command:
-        'until <%= config.bin %> service get --name ossec-manager >/dev/null 2>&1; do <%= config.bin %> <%= command.id %> --name ossec-manager --once --wait 30 >/dev/null 2>&1 || sleep 1; done',
-    },
   ];
   static override flags = {
     ...clientFlags,
