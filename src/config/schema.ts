@@ -102,7 +102,7 @@ const worker = z
   .looseObject(
     {
       timeout_secs: seconds(30, "Time limit of one extension call (a namespace's own _timeout_secs wins)."),
-      memory_mb: int(0, 2 ** 20, 256, 'Heap limit of one extension worker, in MiB.'),
+      memory_mb: int(0, 2 ** 20, 256, 'Memory limit of one extension worker, in MiB: the heap of a JavaScript worker thread, the resident memory of a Python process (checked every 0.1 s). 0: Node\'s default heap limit, and none for Python.'),
       extension_dirs: z
         .array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' })
         .default(() => [])

@@ -12,8 +12,8 @@ export class WorkerFactory {
   private closed = false;
 
   constructor(
-    /** V8 old-generation limit of each worker, in MB; 0 or undefined: Node's default. */
-    private readonly memoryMb: number | undefined,
+    /** V8 old-generation limit of each worker, in MB; 0 or undefined: Node's default. Python processes get it too. */
+    readonly memoryMb: number | undefined,
     private readonly keepSpare: boolean,
   ) {
     if (keepSpare) this.spare = this.create();

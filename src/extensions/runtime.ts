@@ -17,5 +17,5 @@ export async function extensionCode(source: Pick<ExtensionSource, 'entry' | 'pat
 
 /** A fresh worker that runs that code: a thread from the factory, or a Python process. */
 export function extensionWorker(entry: string, factory: WorkerFactory): ExtensionWorker {
-  return isPythonEntry(entry) ? new PythonWorker() : factory.take();
+  return isPythonEntry(entry) ? new PythonWorker({ memoryMb: factory.memoryMb }) : factory.take();
 }

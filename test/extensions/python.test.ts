@@ -14,8 +14,10 @@ if (python.status !== 0 || !/^Python 3\./.test(python.stdout)) {
   throw new Error(`python3 is missing (${python.error?.message ?? python.stdout + python.stderr}): install it (Debian: apt-get install python3)`);
 }
 
-// Hang spins (a loop a thread cannot interrupt) after saying which process runs it; Crash ends its process.
+// Hang spins (a loop a thread cannot interrupt) after saying which process runs it; Crash ends its process;
+// Hog allocates past the memory limit.
 const FAULTS = `import os
+import time
 
 def Hang(rh):
     with open(rh.qs["pidfile"], "w") as f:
@@ -29,10 +31,19 @@ def Crash(rh):
 def Ok(rh):
     return "ok"
 
+def Hog(rh):
+    # Touches 16 MiB at a time, up to 1 GiB: far past worker.memory_mb, yet bounded if the limit failed.
+    hog = []
+    for _ in range(64):
+        hog.append(b"x" * (16 * 1024 * 1024))
+        time.sleep(0.02)
+    return "survived %d MiB" % (16 * len(hog))
+
 def Remember(rh):
     rh.registry.update("py-" + rh.qs["data"], {"seen_by": rh.namespace})
     return rh.registry.entry("py-" + rh.qs["data"])
 `;
+const MEMORY_MB = 128;
 const live = (n: number): string => `def Version(rh):\n    rh.data = "${n}"\n`;
 
 const alive = (pid: number): boolean => {
@@ -61,6 +72,10 @@ describe('Python extension modules on a real broker', () => {
     copyFileSync(join(ROOT, 'extensions/python/ossec.py'), join(lib, 'ossec.py'));
     const config = { example: { _access_key: 'k' }, faults: { _timeout_secs: 2 }, live: {}, ossec: { _access_key: '', client_keys: keys } };
     expect((await runCli(BPBROKER, ['configure'], { env, input: JSON.stringify(config) })).code).toBe(0);
+    // configure only adds (worker.memory_mb is already there, at its default): the limit is set in the file.
+    const file = join(home, 'etc', 'bpbroker.json');
+    const settings = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...settings, worker: { ...settings.worker, memory_mb: MEMORY_MB } }, null, 2));
     broker = await startBroker({ home });
     client = connect(`127.0.0.1:${broker.port}`, { insecureSkipVerify: true, accessKey: 'k' });
   });
@@ -105,6 +120,14 @@ describe('Python extension modules on a real broker', () => {
     await waitFor(() => !alive(pid), 10_000, 10, 'the timed-out process to be killed');
     expect(await call(broker.port, '/faults/Ok/')).toMatchObject({ status: 200, text: 'ok' });
     expect((await call(broker.port, '/faults/Crash/')).status).toBe(500);
+    expect(await call(broker.port, '/faults/Ok/')).toMatchObject({ status: 200, text: 'ok' });
+  });
+
+  it('a process past worker.memory_mb is stopped: the call answers 500 "ran out of memory", the next call works', async () => {
+    const r = await call(broker.port, '/faults/Hog/', { agent: false });
+    expect(r.status, r.text).toBe(500);
+    expect(r.text).toContain(`Extension faults ran out of memory (limit ${MEMORY_MB} MB)`);
+    expect(broker.stdout() + broker.stderr()).toContain('ran out of memory');
     expect(await call(broker.port, '/faults/Ok/')).toMatchObject({ status: 200, text: 'ok' });
   });
 

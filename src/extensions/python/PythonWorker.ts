@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -6,6 +7,13 @@ import type { FromWorker, ToWorker } from '../protocol.js';
 
 /** The runner script, shipped beside this module (the build copies it into dist/). */
 const RUNNER = fileURLToPath(new URL('./runner.py', import.meta.url));
+
+/**
+ * How often a Python process's resident memory is compared with its limit. A thread's heap limit stops JavaScript
+ * at the allocation that crosses it; a process can only be watched, so one that allocates fast may pass its limit
+ * by what it allocates in this time before it is stopped.
+ */
+const MEMORY_CHECK_MS = 100;
 
 /** The Python 3 interpreter extensions run in: $BPBROKER_PYTHON (a virtualenv's python, say), else python3 on PATH. */
 export function pythonCommand(): string {
@@ -22,7 +30,7 @@ export class PythonWorker extends EventEmitter {
   private readonly exited: Promise<void>;
   private ended = false;
 
-  constructor(python = pythonCommand()) {
+  constructor(opts: { memoryMb?: number | undefined } = {}, python = pythonCommand()) {
     super();
     // -B and PYTHONDONTWRITEBYTECODE: no __pycache__ folders written into the extensions folder.
     this.child = spawn(python, ['-B', RUNNER], {
@@ -54,6 +62,7 @@ export class PythonWorker extends EventEmitter {
     this.child.stdin!.on('error', () => undefined);
     const lines = createInterface({ input: this.child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     lines.on('line', (line) => this.onLine(line));
+    if (opts.memoryMb) this.watchMemory(opts.memoryMb);
     // Not unref'd: a check (install-extension) waits on it with nothing else to do. The host ends every process
     // on shutdown, and the runner exits by itself when the broker goes away (its stdin closes).
   }
@@ -66,6 +75,31 @@ export class PythonWorker extends EventEmitter {
   terminate(): Promise<void> {
     if (!this.ended) this.child.kill('SIGKILL');
     return this.exited;
+  }
+
+  /**
+   * Stops the process once its resident memory passes `limitMb` (worker.memory_mb), as a worker thread is
+   * stopped at its heap limit: its calls fail with "ran out of memory", and a fresh process serves the next one.
+   */
+  private watchMemory(limitMb: number): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    const timer = setInterval(() => {
+      let rssKb: number;
+      try {
+        const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        if (!m) return;
+        rssKb = Number(m[1]);
+      } catch {
+        return; // gone (its 'close' follows), or no /proc: nothing to watch
+      }
+      if (rssKb <= limitMb * 1024) return;
+      clearInterval(timer);
+      this.emit('error', Object.assign(new Error(`resident memory ${Math.round(rssKb / 1024)} MB passed its limit`), { code: 'ERR_WORKER_OUT_OF_MEMORY' }));
+      void this.terminate();
+    }, MEMORY_CHECK_MS);
+    timer.unref();
+    void this.exited.then(() => clearInterval(timer));
   }
 
   private onLine(line: string): void {
