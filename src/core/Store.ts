@@ -89,7 +89,10 @@ export interface Write {
 
 /** One watch: pull its batches; each says through which revision everything matching was delivered. */
 export interface StoreWatch {
-  /** The next events; waits up to `waitMs` for one, then resolves with none. */
+  /**
+   * The next events; waits up to `waitMs` for one, then resolves with none. At most `limit`, but never part of a
+   * revision: on etcd, writes that shared a Txn share its revision, and all of them are in one batch.
+   */
   next(waitMs: number, limit?: number): Promise<WatchBatch>;
   readonly revision: number;
   close(): void;

@@ -13,6 +13,7 @@ import { EmbeddedStore } from '../../src/store/embedded/EmbeddedStore.js';
 import { EtcdClient } from '../../src/store/etcd/EtcdClient.js';
 import { EtcdStore } from '../../src/store/etcd/EtcdStore.js';
 import type { EtcdStoreWatch } from '../../src/store/etcd/EtcdStoreWatch.js';
+import type { Entry } from '../../src/core/Entry.js';
 import type { Store } from '../../src/core/Store.js';
 import { type EtcdCluster, startEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/wait.js';
@@ -144,6 +145,53 @@ describe('etcd store round trips', () => {
     } finally {
       await other.close();
       await s.close();
+    }
+  });
+});
+
+describe('etcd store: writes of different names share Txns', () => {
+  it('40 concurrent writes are a few Txns; each lands; a watch read 4 at a time gets every one, whole revisions only', async () => {
+    const s = await openEtcd('/shared-txns/');
+    try {
+      const from = s.revision;
+      const before = await etcdCalls();
+      const written = await Promise.all(Array.from({ length: 40 }, (_, i) => s.write(`n${i}`, () => ({ json: `{"i":${i}}`, ip: '', ts: 0 }))));
+      const after = await etcdCalls();
+      expect((after.Txn ?? 0) - (before.Txn ?? 0)).toBeLessThanOrEqual(5);
+      expect((after.Range ?? 0) - (before.Range ?? 0)).toBe(0);
+      expect(new Set(written.map((e) => e.modRevision)).size).toBeLessThan(40);
+      for (let i = 0; i < 40; i++) expect(await s.get(`n${i}`)).toMatchObject({ json: `{"i":${i}}`, modRevision: written[i]!.modRevision });
+      // A reader that takes 4 at a time and resumes from the revision it was given misses nothing.
+      const seen: string[] = [];
+      let after4 = from;
+      while (seen.length < 40) {
+        const w = s.watch({ prefix: 'n' }, after4);
+        const batch = await w.next(5_000, 4);
+        w.close();
+        seen.push(...batch.events.map((e) => e.name));
+        after4 = batch.revision;
+      }
+      expect(seen.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `n${i}`).sort());
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("one write's failed compare fails its Txn: it decides again on the key as it is, the others are sent again, all land", async () => {
+    const a = await openEtcd('/shared-stale/');
+    const b = await openEtcd('/shared-stale/');
+    try {
+      await a.write('hot', () => ({ json: '{"v":1}', ip: '', ts: 0 }));
+      await b.write('hot', () => ({ json: '{"v":2}', ip: '', ts: 0 })); // a still remembers v1's revision
+      const bump = (e: Entry | undefined) => ({ json: JSON.stringify({ v: (JSON.parse(e?.json ?? '{"v":0}') as { v: number }).v + 10 }), ip: '', ts: 0 });
+      // The first write goes alone; the rest, `hot` last, share a Txn whose compare on `hot` fails.
+      const written = await Promise.all([...Array.from({ length: 10 }, (_, i) => a.write(`o${i}`, () => ({ json: `{"o":${i}}`, ip: '', ts: 0 }))), a.write('hot', bump)]);
+      expect(written.at(-1)!.json).toBe('{"v":12}');
+      expect((await b.get('hot'))?.json).toBe('{"v":12}');
+      for (let i = 0; i < 10; i++) expect((await b.get(`o${i}`))?.json).toBe(`{"o":${i}}`);
+    } finally {
+      await b.close();
+      await a.close();
     }
   });
 });

@@ -7,6 +7,7 @@ import { EtcdError } from './EtcdError.js';
 import { EtcdNames } from './EtcdNames.js';
 import { KeyReads } from './KeyReads.js';
 import { type Known, KnownKeys } from './KnownKeys.js';
+import { type TxnOutcome, WriteTxns } from './WriteTxns.js';
 import type { EtcdOptions } from './EtcdOptions.js';
 import { EtcdStoreWatch, type WatchContext } from './EtcdStoreWatch.js';
 import { decodeEntry, type EntryHead, encodeValue } from './entryValue.js';
@@ -51,6 +52,8 @@ export class EtcdStore implements Store {
   private readonly watchContext: WatchContext;
   /** Single-key reads, coalesced into one etcd call per round trip under load. */
   private readonly reads: KeyReads;
+  /** Writes of different names, coalesced into one Txn per round trip under load. */
+  private readonly writes: WriteTxns;
   /** The entry last written here of each name, where a write may start instead of a Range. */
   private readonly known = new KnownKeys();
   /** The last write or delete asked of each name that is still running (see `inTurn`). */
@@ -64,6 +67,7 @@ export class EtcdStore implements Store {
     if (prefix === '') throw new BrokerError('INVALID_ARGUMENT', 'The etcd key prefix must not be empty');
     this.prefix = nameBytes(prefix);
     this.reads = new KeyReads(client);
+    this.writes = new WriteTxns(client);
     this.names = new EtcdNames(client, this.prefix, {
       seen: (r) => this.seen(r),
       ok: () => (this.trouble = undefined),
@@ -187,11 +191,11 @@ export class EtcdStore implements Store {
         // See entryValue.ts: a Replace of an existing key marks itself created here; later writes carry that on.
         if (state && existing && w.fresh) head.f = 1;
         else if (state && existing && existing.createRevision !== state.createRevision) head.c = existing.createRevision;
-        const guard = state ? compare(key, 'mod_revision', '=', state.modRevision) : compare(key, 'create_revision', '=', 0);
         const put = op.put(key, encodeValue(head, w.json), lease ? { lease: lease.id } : {});
-        let done: Awaited<ReturnType<EtcdClient['txn']>>;
+        let done: TxnOutcome;
         try {
-          done = await this.client.txn([guard], [put], [op.get(key)]);
+          // A Txn on the revision it decided from (create_revision 0 when absent), shared with other names' writes.
+          done = await this.writes.write({ key, modRevision: state?.modRevision, put });
           this.trouble = undefined;
         } catch (err) {
           // A Txn that etcd may have applied keeps its lease: revoking it would delete the entry it may now hold
@@ -204,7 +208,7 @@ export class EtcdStore implements Store {
           if (lease?.granted) this.revoke(lease.id);
           // Another writer got there first (or the guess was stale): `mutate` decides again on the key as it is now.
           this.seen(done.revision);
-          const now = done.responses[0]?.responseRange?.kvs[0];
+          const now = done.now;
           known = { state: now, entry: now && this.entryOf(now) };
           continue;
         }

@@ -75,7 +75,11 @@ export class EtcdStoreWatch implements StoreWatch {
   async next(waitMs: number, limit = MAX_BATCH): Promise<WatchBatch> {
     for (let waited = false; ; waited = true) {
       if (this.queue.length > 0) {
-        const events = this.queue.splice(0, limit);
+        // Never part of a revision (writes that shared a Txn share it): a watcher resuming after the revision it
+        // was last given would miss the rest.
+        let n = Math.min(limit, this.queue.length);
+        while (n < this.queue.length && this.queue[n]!.revision === this.queue[n - 1]!.revision) n++;
+        const events = this.queue.splice(0, n);
         for (const e of events) this.queued -= sizeOf(e);
         this.cursor = this.queue.length === 0 ? this.converted : events.at(-1)!.revision;
         if (this.paused && !this.closed && this.queued <= this.ctx.maxQueuedBytes / 2) {
