@@ -170,11 +170,7 @@ export class EtcdStore implements Store {
     let guessed = known !== undefined;
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        if (!known) {
-          const r = await this.read(key);
-          known = { state: r.kv, entry: r.entry };
-        }
-        const { state, entry: existing } = known;
+        const { state, entry: existing } = known ?? (await this.read(key));
         known = undefined;
         let w: ReturnType<Mutation>;
         try {
@@ -256,7 +252,7 @@ export class EtcdStore implements Store {
   private async deleteNow(name: string, check?: (existing: Entry | undefined) => void): Promise<boolean> {
     const key = this.key(name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { kv, entry } = await this.read(key);
+      const { state: kv, entry } = await this.read(key);
       check?.(entry);
       if (!kv) return false;
       const ops = [op.delete(key), op.put(this.prefix, key.subarray(this.prefix.length))];
@@ -272,7 +268,7 @@ export class EtcdStore implements Store {
 
   async keepAlive(name: string): Promise<{ entry: Entry; ttl: number } | undefined> {
     if (name === '') return undefined;
-    const { kv, entry } = await this.read(this.key(name));
+    const { state: kv, entry } = await this.read(this.key(name));
     if (!kv || !entry || kv.lease === '0') return undefined;
     try {
       const ttl = await this.call(this.client.leaseKeepAliveOnce(kv.lease));
@@ -287,7 +283,7 @@ export class EtcdStore implements Store {
     if (!entry.ttl) return undefined;
     let id = this.leaseOf.get(entry);
     if (id === undefined) {
-      const { kv } = await this.read(this.key(entry.name));
+      const { state: kv } = await this.read(this.key(entry.name));
       if (!kv || kv.modRevision !== entry.modRevision) return undefined;
       id = kv.lease;
     }
@@ -324,11 +320,11 @@ export class EtcdStore implements Store {
     return Buffer.concat([this.prefix, nameBytes(name)]);
   }
 
-  private async read(key: Buffer): Promise<Read> {
+  private async read(key: Buffer): Promise<Known> {
     const r = await this.call(this.reads.read(key));
     this.seen(r.revision);
     const kv = r.kv;
-    return { kv, entry: kv && this.entryOf(kv) };
+    return { state: kv, entry: kv && this.entryOf(kv) };
   }
 
   private entryOf(kv: KeyValue): Entry {
@@ -387,11 +383,6 @@ export class EtcdStore implements Store {
   }
 }
 
-/** A key as read (kv undefined: absent). */
-interface Read {
-  kv: KeyValue | undefined;
-  entry: Entry | undefined;
-}
 
 /** The key of the empty name is the delete marker's (the core refuses empty names before they get here). */
 function checkName(name: string): string {
