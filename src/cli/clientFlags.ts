@@ -129,3 +129,14 @@ export async function runUntilInterrupted(cmd: Command, action: (signal: AbortSi
     interrupt.dispose();
   }
 }
+
+/**
+ * A seconds option as typed (`--wait 1.5`): undefined when not given; `Invalid --NAME 'TEXT': expected a number of
+ * seconds` when it is not a finite number, or is 0 where `positive` asks for more.
+ */
+export function secondsOption(flag: string, text: string | undefined, opts: { positive?: boolean } = {}): number | undefined {
+  if (text === undefined) return undefined;
+  const secs = Number(text);
+  if (!Number.isFinite(secs) || secs < 0 || (opts.positive && secs === 0)) throw new ClientFailure(`Invalid --${flag} '${text}': expected a number of seconds`);
+  return secs;
+}

@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { clientFlags } from '../../cli/clientFlags.js';
+import { clientFlags, secondsOption } from '../../cli/clientFlags.js';
 import { fatal } from '../../cli/fatal.js';
 import { ClientFailure, discoverCommand } from '../../client/bpclient.js';
 
@@ -30,9 +30,8 @@ export default class Discover extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Discover);
-    const timeoutSecs = Number(flags.timeout);
-    if (!Number.isFinite(timeoutSecs) || timeoutSecs <= 0) return fatal(this, `Invalid --timeout '${flags.timeout}': expected a number of seconds`);
     try {
+      const timeoutSecs = secondsOption('timeout', flags.timeout, { positive: true });
       const { stdout, warning } = await discoverCommand({ name: flags.name, address: flags.address, port: flags.port, timeoutSecs, all: flags.all });
       if (warning) process.stderr.write(`${warning}\n`);
       process.stdout.write(stdout);

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { clientContext, clientFlags, printResult, rawFlag, nameFlag } from '../../../cli/clientFlags.js';
-import { ClientFailure, registryCommand } from '../../../client/bpclient.js';
+import { clientContext, clientFlags, printResult, rawFlag, nameFlag, secondsOption } from '../../../cli/clientFlags.js';
+import { registryCommand } from '../../../client/bpclient.js';
 
 export default class ServiceGet extends Command {
   static override summary = "Print a registry entry.";
@@ -27,8 +27,7 @@ export default class ServiceGet extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(ServiceGet);
     const get = async (): Promise<string> => {
-      const waitSecs = flags.wait === undefined ? undefined : Number(flags.wait);
-      if (waitSecs !== undefined && !(Number.isFinite(waitSecs) && waitSecs >= 0)) throw new ClientFailure(`Invalid --wait '${flags.wait}': expected a number of seconds`);
+      const waitSecs = secondsOption('wait', flags.wait);
       return registryCommand(clientContext(flags), 'get', { name: flags.name, raw: flags.raw, waitSecs });
     };
     await printResult(this, get());

@@ -1,6 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { clientContext, clientFlags, nameFlag, rawFlag, runUntilInterrupted } from '../../../cli/clientFlags.js';
-import { ClientFailure } from '../../../client/bpclient.js';
+import { clientContext, clientFlags, nameFlag, rawFlag, runUntilInterrupted, secondsOption } from '../../../cli/clientFlags.js';
 import { keepaliveCommand } from '../../../client/keepaliveCommand.js';
 
 export default class ServiceKeepalive extends Command {
@@ -29,8 +28,7 @@ export default class ServiceKeepalive extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(ServiceKeepalive);
     await runUntilInterrupted(this, async (signal) => {
-      const everySecs = flags.every === undefined ? undefined : Number(flags.every);
-      if (everySecs !== undefined && !(Number.isFinite(everySecs) && everySecs > 0)) throw new ClientFailure(`Invalid --every '${flags.every}': expected a number of seconds`);
+      const everySecs = secondsOption('every', flags.every, { positive: true });
       await keepaliveCommand(clientContext(flags), { name: flags.name, everySecs, raw: flags.raw }, { signal, out: (text) => process.stdout.write(text) });
     });
   }

@@ -1,6 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { clientContext, clientFlags, runUntilInterrupted } from '../../../cli/clientFlags.js';
-import { ClientFailure } from '../../../client/bpclient.js';
+import { clientContext, clientFlags, runUntilInterrupted, secondsOption } from '../../../cli/clientFlags.js';
 import { watchCommand } from '../../../client/watchCommand.js';
 
 export default class ServiceWatch extends Command {
@@ -39,8 +38,7 @@ export default class ServiceWatch extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(ServiceWatch);
     await runUntilInterrupted(this, async (signal) => {
-      const waitSecs = flags.wait === undefined ? undefined : Number(flags.wait);
-      if (waitSecs !== undefined && !(Number.isFinite(waitSecs) && waitSecs >= 0)) throw new ClientFailure(`Invalid --wait '${flags.wait}': expected a number of seconds`);
+      const waitSecs = secondsOption('wait', flags.wait);
       await watchCommand(clientContext(flags), { name: flags.name, prefix: flags.prefix, revision: flags.revision, once: flags.once, waitSecs }, {
         signal,
         out: (text) => process.stdout.write(text),
